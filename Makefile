@@ -1,0 +1,41 @@
+# One-command setup: `make lab` opens the course, `make test` runs every check.
+# Both create (or reuse) the virtual environment in $(VENV).
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+export NIN_COURSE_DATA ?= $(HOME)/.nin_course/data
+
+.PHONY: setup lab test unit notebooks execute clean-venv
+
+setup: $(STAMP)
+
+$(STAMP): requirements.txt pyproject.toml
+	@$(PYTHON) -c 'import sys; v = sys.version_info[:2]; ok = (3, 11) <= v <= (3, 13); \
+	  sys.exit(0 if ok else f"nin-course needs Python 3.11-3.13, found {v[0]}.{v[1]}: run make PYTHON=python3.12 ...")'
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --upgrade pip
+	$(BIN)/python -m pip install -r requirements.txt
+	# d2l 1.0.3 pins 2023 versions; its imports are in requirements.txt.
+	$(BIN)/python -m pip install --no-deps d2l==1.0.3
+	$(BIN)/python -m pip install --no-deps -e .
+	$(BIN)/python -m ipykernel install --prefix $(VENV) --name python3 --display-name "Python 3 (nin-course)"
+	touch $(STAMP)
+
+lab: setup
+	$(BIN)/jupyter lab notebooks/
+
+# Unit tests, then every lesson notebook against its stored outputs (nbval strict).
+test: setup
+	$(BIN)/python -m pytest tests
+	$(BIN)/python -m pytest --nbval notebooks --nbval-sanitize-with notebooks/sanitize.cfg -p no:cacheprovider
+
+unit: setup
+	$(BIN)/python -m pytest tests
+
+# Re-execute every lesson in place, top to bottom, so that stored outputs match the code.
+execute: setup
+	$(BIN)/python -m nin_course.notebooks notebooks/*.ipynb
+
+clean-venv:
+	rm -rf $(VENV)

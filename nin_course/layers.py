@@ -1,0 +1,88 @@
+"""The three building blocks of Network In Network (Lin, Chen & Yan 2013).
+
+- the 1x1 convolution, which is a fully connected layer applied at every pixel;
+- the mlpconv layer, eq. (2) of the paper: a small MLP slid over k x k patches,
+  which is the same thing as a k x k convolution followed by 1x1 convolutions;
+- global average pooling (GAP), which turns one feature map per class into one score per class.
+"""
+from collections.abc import Sequence
+
+import torch
+from torch import nn
+from torch.nn import functional as F
+
+
+def conv1x1(in_channels, out_channels, bias=True):
+    """A 1x1 convolution: (N, in_channels, H, W) -> (N, out_channels, H, W)."""
+    return nn.Conv2d(in_channels, out_channels, kernel_size=1, bias=bias)
+
+
+def linear_at_every_pixel(X, linear):
+    """Apply an nn.Linear to the channel vector of every pixel: (N, C, H, W) -> (N, C', H, W).
+
+    This is what a 1x1 convolution computes; `conv1x1_from_linear` builds that convolution.
+    """
+    _check_4d(X, "linear_at_every_pixel")
+    Y = linear(X.permute(0, 2, 3, 1))  # (N, H, W, C')
+    return Y.permute(0, 3, 1, 2)
+
+
+def conv1x1_from_linear(linear):
+    """The 1x1 convolution with the same weights as an nn.Linear(in, out)."""
+    conv = conv1x1(linear.in_features, linear.out_features, bias=linear.bias is not None)
+    with torch.no_grad():
+        conv.weight.copy_(linear.weight[:, :, None, None])  # (out, in) -> (out, in, 1, 1)
+        if linear.bias is not None:
+            conv.bias.copy_(linear.bias)
+    return conv
+
+
+class MLPConv(nn.Sequential):
+    """Eq. (2) of Lin et al. 2013: a k x k convolution followed by 1x1 convolutions, each with ReLU.
+
+    (N, in_channels, H, W) -> (N, out_channels[-1], H', W'), where H' = (H + 2p - k) // s + 1.
+    `out_channels` lists the widths of the layers, the k x k one first: (192, 160, 96) is the
+    first mlpconv of the paper's CIFAR network. `micro_kernel_size=3` swaps the 1x1 layers for
+    3x3 ones (padding 1), d2l exercise 2.
+    """
+
+    def __init__(self, in_channels, out_channels, kernel_size, stride=1, padding=0,
+                 micro_kernel_size=1):
+        if isinstance(out_channels, int) or not isinstance(out_channels, Sequence) \
+                or len(out_channels) == 0:
+            raise ValueError("out_channels must be a non-empty sequence of widths, "
+                             f"e.g. (192, 160, 96); got {out_channels!r}")
+        if micro_kernel_size not in (1, 3):
+            raise ValueError(f"micro_kernel_size must be 1 or 3, got {micro_kernel_size!r}")
+        layers = [nn.Conv2d(in_channels, out_channels[0], kernel_size, stride, padding), nn.ReLU()]
+        for c_in, c_out in zip(out_channels[:-1], out_channels[1:]):
+            layers += [nn.Conv2d(c_in, c_out, micro_kernel_size, padding=micro_kernel_size // 2),
+                       nn.ReLU()]
+        super().__init__(*layers)
+        self.in_channels, self.out_channels = in_channels, out_channels[-1]
+
+
+def global_avg_pool(X):
+    """Average each channel over all positions: (N, C, H, W) -> (N, C)."""
+    _check_4d(X, "global_avg_pool")
+    return X.mean(dim=(2, 3))
+
+
+class GlobalAvgPool2d(nn.Module):
+    """Global average pooling as a layer: (N, C, H, W) -> (N, C), for any H and W."""
+
+    def forward(self, X):
+        return global_avg_pool(X)
+
+
+def _check_4d(X, where):
+    if X.ndim != 4:
+        raise ValueError(f"{where} expects a batch of images of shape (N, C, H, W); "
+                         f"got a tensor of shape {tuple(X.shape)}. Add a batch dimension with "
+                         "X.unsqueeze(0) if you have a single image.")
+
+
+def unfold_patches(X, kernel_size, stride=1, padding=0):
+    """Every k x k patch as a vector: (N, C, H, W) -> (N, H'*W', C*k*k), rows in raster order."""
+    _check_4d(X, "unfold_patches")
+    return F.unfold(X, kernel_size, stride=stride, padding=padding).transpose(1, 2)

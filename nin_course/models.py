@@ -1,0 +1,224 @@
+"""Network In Network models: d2l's NiN (d2l.ai 8.3), the paper's CIFAR NIN, and a VGG-style family.
+
+Every model is an `ImageClassifier`: `features` (mlpconv blocks and pooling) then `head`
+(global average pooling by default). Variants are arguments, not copies:
+`num_1x1` (0-3 micro layers per block), `micro_kernel_size` (1 or 3), `head` ('gap', 'fc',
+'fc+dropout'). Models are initialised when they are built (see `init_cnn`).
+"""
+import torch
+from torch import nn
+
+from .layers import GlobalAvgPool2d, MLPConv
+
+HEADS = ("gap", "fc", "fc+dropout")
+# Stages of VGG-11/16/19 (Simonyan & Zisserman 2015, table 1): convolutions per stage.
+VGG_ARCHS = {"vgg11": (1, 1, 2, 2, 2), "vgg16": (2, 2, 3, 3, 3), "vgg19": (2, 2, 4, 4, 4)}
+VGG_WIDTHS = (64, 128, 256, 512, 512)
+
+
+def init_cnn(module):
+    """Xavier-uniform weights for every Conv2d and Linear, as d2l's `init_cnn`.
+
+    d2l calls `self.net.apply(d2l.init_cnn)` in `NiN.__init__`, where its lazy layers are not yet
+    `nn.Conv2d`, so nothing happens until a later `apply_init`. Our layers are not lazy, so
+    applying this at build time really initialises them.
+    """
+    if isinstance(module, (nn.Conv2d, nn.Linear)):
+        nn.init.xavier_uniform_(module.weight)
+
+
+def block_widths(widths, num_1x1):
+    """Layer widths of one mlpconv block with `num_1x1` micro layers, keeping its output width.
+
+    (192, 160, 96) with num_1x1=0 -> (96,), 1 -> (192, 96), 2 -> (192, 160, 96),
+    3 -> (192, 160, 160, 96).
+    """
+    if num_1x1 not in (0, 1, 2, 3):
+        raise ValueError(f"num_1x1 must be 0, 1, 2 or 3 micro layers per block; got {num_1x1!r}")
+    first, middle, last = widths
+    return ((last,), (first, last), (first, middle, last), (first, middle, middle, last))[num_1x1]
+
+
+def nin_block(in_channels, out_channels, kernel_size, stride, padding, num_1x1=2,
+              micro_kernel_size=1):
+    """d2l's NiN block: a k x k convolution and `num_1x1` 1x1 convolutions, all `out_channels` wide.
+
+    (N, in_channels, H, W) -> (N, out_channels, H', W'), H' = (H + 2 * padding - kernel_size)
+    // stride + 1.
+    """
+    widths = block_widths((out_channels,) * 3, num_1x1)
+    return MLPConv(in_channels, widths, kernel_size, stride, padding, micro_kernel_size)
+
+
+class ImageClassifier(nn.Module):
+    """`features` then `head`: (N, in_channels, H, W) -> (N, num_classes) logits.
+
+    Checks its input and says what is wrong with it (channels, rank, size) before torch would.
+    """
+
+    def __init__(self, features, in_channels, num_classes, input_size, head="gap"):
+        super().__init__()
+        if head not in HEADS:
+            raise ValueError(f"head must be one of {HEADS}; got {head!r}")
+        self.features = features
+        self.in_channels, self.num_classes = in_channels, num_classes
+        self.input_size, self.head_kind = input_size, head
+        maps = self._feature_shape(input_size)  # (num_classes, h, w) for a NiN
+        if maps is None:
+            raise ValueError(f"input_size={input_size} is too small for {type(self).__name__}: "
+                             f"its features shrink the image to nothing. Use at least "
+                             f"{self.min_input_size} pixels.")
+        self.head = make_head(head, maps, num_classes)
+        self.apply(init_cnn)
+
+    def forward(self, X):
+        self.check_input(X)
+        return self.head(self.features(X))
+
+    def check_input(self, X):
+        """Raise a ValueError that says how to fix X if this model cannot take it."""
+        name = type(self).__name__
+        if not isinstance(X, torch.Tensor) or X.ndim != 4:
+            shape = tuple(X.shape) if isinstance(X, torch.Tensor) else type(X).__name__
+            raise ValueError(f"{name} expects a batch of images of shape (N, {self.in_channels}, "
+                             f"H, W); got {shape}. Add a batch dimension with X.unsqueeze(0).")
+        if X.shape[1] != self.in_channels:
+            raise ValueError(f"{name} was built for {self.in_channels}-channel images, got "
+                             f"{X.shape[1]} channels (input shape {tuple(X.shape)}). Build it with "
+                             f"in_channels={X.shape[1]}, or convert the images.")
+        H, W = X.shape[-2:]
+        if self.head_kind != "gap" and (H, W) != (self.input_size, self.input_size):
+            raise ValueError(f"{name} with a '{self.head_kind}' head takes exactly "
+                             f"{self.input_size}x{self.input_size} images, got {H}x{W}: a fully "
+                             "connected head fixes the input size (global average pooling does not).")
+        if min(H, W) < self.min_input_size:
+            raise ValueError(f"{name} needs images of at least {self.min_input_size}x"
+                             f"{self.min_input_size} pixels; got {H}x{W}. Resize the inputs "
+                             f"(e.g. to {self.input_size}) or use a network sized for them.")
+
+    @property
+    def min_input_size(self):
+        """The smallest square input the features keep at least 1x1 (found once, on 'meta')."""
+        if not hasattr(self, "_min_input_size"):
+            size = 1
+            while self._feature_shape(size) is None:
+                size += 1
+            self._min_input_size = size
+        return self._min_input_size
+
+    def _feature_shape(self, size):
+        """(C, h, w) of the features for a size x size input, or None if it shrinks to nothing."""
+        X = torch.empty(1, self.in_channels, size, size, device="meta")
+        try:
+            shape = tuple(_meta_forward(self.features, X).shape[1:])
+        except RuntimeError:  # a pooling or convolution window larger than its input
+            return None
+        return shape if min(shape[1:]) >= 1 else None
+
+
+def _meta_forward(module, X):
+    """Run `module` on a 'meta' tensor (shapes only) without touching its real parameters."""
+    meta_state = {k: torch.empty_like(v, device="meta") for k, v in module.state_dict().items()}
+    return torch.func.functional_call(module, meta_state, (X,))
+
+
+def make_head(head, maps, num_classes):
+    """The classifier on top of (C, h, w) feature maps: 'gap', 'fc' or 'fc+dropout'."""
+    C, h, w = maps
+    if head == "gap":
+        return GlobalAvgPool2d()  # (N, C, h, w) -> (N, C), one map per class
+    layers = [nn.Flatten()]  # (N, C * h * w)
+    if head == "fc+dropout":
+        layers.append(nn.Dropout(0.5))
+    return nn.Sequential(*layers, nn.Linear(C * h * w, num_classes))
+
+
+class NiN(ImageClassifier):
+    """d2l's NiN (d2l.ai 8.3): blocks of 96/256/384/num_classes channels, kernels 11/5/3/3.
+
+    Max-pool 3/2 after the first three blocks, dropout 0.5 before the last, then the head.
+    On a 1x224x224 input: 96x54x54 -> 96x26x26 -> 256x26x26 -> 256x12x12 -> 384x12x12 ->
+    384x5x5 -> 10x5x5 -> 10; 1,992,166 parameters.
+    """
+
+    def __init__(self, num_classes=10, in_channels=1, num_1x1=2, micro_kernel_size=1, head="gap",
+                 input_size=224):
+        def block(c_in, c_out, k, s, p):
+            return nin_block(c_in, c_out, k, s, p, num_1x1, micro_kernel_size)
+        features = nn.Sequential(
+            block(in_channels, 96, 11, 4, 0), nn.MaxPool2d(3, stride=2),
+            block(96, 256, 5, 1, 2), nn.MaxPool2d(3, stride=2),
+            block(256, 384, 3, 1, 1), nn.MaxPool2d(3, stride=2),
+            nn.Dropout(0.5),
+            block(384, num_classes, 3, 1, 1))
+        super().__init__(features, in_channels, num_classes, input_size, head)
+
+
+class CifarNiN(ImageClassifier):
+    """The paper's CIFAR NIN, as released with the original Caffe model (Lin et al. 2013, sec. 4.2).
+
+    192(5x5)-160-96, max-pool 3/2, dropout 0.5; 192(5x5)-192-192, avg-pool 3/2, dropout 0.5;
+    192(3x3)-192-num_classes; global average pooling. 32x32 -> 16x16 -> 8x8 (Caffe rounds the
+    pooled size up, hence ceil_mode). 966,986 parameters for 10 classes, 984,356 for 100.
+    """
+
+    def __init__(self, num_classes=10, in_channels=3, num_1x1=2, micro_kernel_size=1, head="gap",
+                 input_size=32):
+        def block(c_in, widths, k, p):
+            return MLPConv(c_in, block_widths(widths, num_1x1), k, 1, p, micro_kernel_size)
+        features = nn.Sequential(
+            block(in_channels, (192, 160, 96), 5, 2),
+            nn.MaxPool2d(3, stride=2, ceil_mode=True), nn.Dropout(0.5),
+            block(96, (192, 192, 192), 5, 2),
+            nn.AvgPool2d(3, stride=2, ceil_mode=True), nn.Dropout(0.5),
+            block(192, (192, 192, num_classes), 3, 1))
+        super().__init__(features, in_channels, num_classes, input_size, head)
+
+
+class VGGNiN(ImageClassifier):
+    """A NiN built the way VGG-11/16/19 are (d2l exercise 8.3.6).
+
+    VGG's design decisions: stages of 3x3 convolutions (VGG_ARCHS gives how many), widths
+    64-128-256-512-512 (divided by `ratio`), a 2x2 max-pool halving the maps after each stage.
+    Here each 3x3 convolution becomes an mlpconv (3x3 conv + `num_1x1` 1x1 convs), and VGG's
+    three fully connected layers become dropout, an mlpconv to num_classes maps and the head.
+    """
+
+    def __init__(self, arch="vgg11", num_classes=10, in_channels=1, ratio=1, num_1x1=1,
+                 micro_kernel_size=1, head="gap", input_size=224):
+        if arch not in VGG_ARCHS:
+            raise ValueError(f"arch must be one of {sorted(VGG_ARCHS)}; got {arch!r}")
+        layers, c_in = [], in_channels
+        for num_convs, width in zip(VGG_ARCHS[arch], VGG_WIDTHS):
+            c_out = max(width // ratio, 1)
+            for _ in range(num_convs):
+                layers.append(MLPConv(c_in, (c_out,) * (num_1x1 + 1), 3, 1, 1, micro_kernel_size))
+                c_in = c_out
+            layers.append(nn.MaxPool2d(2, stride=2))
+        layers += [nn.Dropout(0.5), MLPConv(c_in, (num_classes,) * (num_1x1 + 1), 3, 1, 1,
+                                            micro_kernel_size)]
+        self.arch = arch
+        super().__init__(nn.Sequential(*layers), in_channels, num_classes, input_size, head)
+
+
+def num_parameters(model):
+    """Number of trainable parameters."""
+    return sum(p.numel() for p in model.parameters() if p.requires_grad)
+
+
+def shape_walk(model, X):
+    """Output shape after each top-level layer: [(name, shape without the batch dimension), ...].
+
+    For an ImageClassifier the layers are those of `features`, then the head.
+    """
+    if isinstance(model, ImageClassifier):
+        model.check_input(X)
+        layers = [*model.features.named_children(), ("head", model.head)]
+    else:
+        layers = list(model.named_children())
+    walk = []
+    with torch.no_grad():
+        for name, layer in layers:
+            X = layer(X)
+            walk.append((f"{name} {type(layer).__name__}", tuple(X.shape[1:])))
+    return walk
