@@ -28,14 +28,14 @@ lab: setup
 # Unit tests, then every lesson notebook against its stored outputs (nbval strict).
 test: setup
 	$(BIN)/python -m pytest tests
-	$(BIN)/python -m pytest --nbval notebooks --nbval-sanitize-with notebooks/sanitize.cfg -p no:cacheprovider
+	$(BIN)/python -m pytest --nbval --nbval-current-env --nbval-sanitize-with notebooks/sanitize.cfg notebooks
 
 unit: setup
 	$(BIN)/python -m pytest tests
 
 # Re-execute every lesson in place, top to bottom, so that stored outputs match the code.
 execute: setup
-	$(BIN)/python -m nin_course.notebooks notebooks/*.ipynb
+	NIN_COURSE_PROFILE=$${NIN_COURSE_PROFILE:-smoke} $(BIN)/python tools/execute_notebooks.py notebooks/*.ipynb
 
 clean-venv:
 	rm -rf $(VENV)

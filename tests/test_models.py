@@ -1,0 +1,147 @@
+"""nin_course.models: the figures the course quotes, parity with the book's own code, variants."""
+import math
+
+import pytest
+import torch
+from torch import nn
+
+from nin_course.models import (CifarNiN, NiN, VGGNiN, block_widths, nin_block, num_parameters,
+                               shape_walk)
+
+D2L_SHAPE_WALK = [(96, 54, 54), (96, 26, 26), (256, 26, 26), (256, 12, 12), (384, 12, 12),
+                  (384, 5, 5), (384, 5, 5), (10, 5, 5), (10,)]
+
+
+@pytest.mark.parametrize("kwargs, expected", [
+    ({}, 1_992_166),
+    ({"num_1x1": 1}, 1_769_112),
+    ({"num_1x1": 3}, 2_215_220),
+    ({"micro_kernel_size": 3}, 5_549_094),
+])
+def test_d2l_nin_parameter_counts(kwargs, expected):
+    assert num_parameters(NiN(**kwargs)) == expected
+
+
+def test_d2l_nin_shape_walk():
+    walk = shape_walk(NiN().eval(), torch.zeros(1, 1, 224, 224))
+    assert [shape for _, shape in walk] == D2L_SHAPE_WALK
+
+
+@pytest.mark.parametrize("num_classes, expected", [(10, 966_986), (100, 984_356)])
+def test_cifar_nin_parameter_counts(num_classes, expected):
+    assert num_parameters(CifarNiN(num_classes)) == expected
+
+
+def test_cifar_nin_rounds_pooling_up_like_caffe():
+    walk = shape_walk(CifarNiN().eval(), torch.zeros(1, 3, 32, 32))
+    spatial = [shape[1:] for _, shape in walk[:-1]]
+    assert spatial == [(32, 32), (16, 16), (16, 16), (16, 16), (8, 8), (8, 8), (8, 8)]
+    assert walk[-1][1] == (10,)
+
+
+def d2l_nin_layers():
+    """The book's NiN from the d2l package, materialised by one forward pass."""
+    from d2l import torch as d2l
+
+    from nin_course import book
+    model = book.NiN(lr=0.05, num_classes=10)
+    X = torch.zeros(1, 1, 224, 224)
+    model.apply_init([X], d2l.init_cnn)
+    shapes = []
+    with torch.no_grad():
+        for layer in model.net:
+            X = layer(X)
+            shapes.append(tuple(X.shape[1:]))
+    params = [sum(p.numel() for p in layer.parameters()) for layer in model.net]
+    return shapes, params
+
+
+def test_parity_with_the_books_d2l_nin():
+    """Layer by layer: the same output shapes and parameter counts as d2l.NiN."""
+    theirs_shapes, theirs_params = d2l_nin_layers()
+    ours = NiN().eval()
+    ours_layers = list(ours.features) + [ours.head]
+    ours_shapes = [shape for _, shape in shape_walk(ours, torch.zeros(1, 1, 224, 224))]
+    ours_params = [sum(p.numel() for p in layer.parameters()) for layer in ours_layers]
+    # d2l ends with AdaptiveAvgPool2d + Flatten where we have one GlobalAvgPool2d layer.
+    assert theirs_shapes[:-2] == ours_shapes[:-1]
+    assert theirs_shapes[-1] == ours_shapes[-1] == (10,)
+    assert theirs_params[:-2] == ours_params[:-1] and sum(theirs_params) == sum(ours_params)
+
+
+def test_d2l_imports_without_its_pins():
+    from d2l import torch as d2l
+    assert hasattr(d2l, "Trainer") and hasattr(d2l, "FashionMNIST")
+
+
+def test_the_books_init_does_nothing_until_apply_init():
+    """The quirk our models avoid: d2l's lazy layers are not initialised in __init__."""
+    from nin_course import book
+    model = book.NiN()
+    assert isinstance(model.net[0][0], nn.LazyConv2d)
+    assert model.net[0][0].has_uninitialized_params()
+
+
+def test_models_are_initialised_when_built():
+    """Xavier-uniform bound sqrt(6 / (fan_in + fan_out)), not PyTorch's default 1/sqrt(fan_in)."""
+    torch.manual_seed(0)
+    conv = NiN().features[0][0]  # Conv2d(1, 96, 11)
+    fan_in, fan_out = 1 * 11 * 11, 96 * 11 * 11
+    bound = math.sqrt(6 / (fan_in + fan_out))
+    assert conv.weight.abs().max() <= bound
+    assert conv.weight.abs().max() > 0.95 * bound
+    assert bound < 0.5 / math.sqrt(fan_in)  # far from the default, so the test can tell
+
+
+def test_block_widths_and_nin_block():
+    assert block_widths((192, 160, 96), 0) == (96,)
+    assert block_widths((192, 160, 96), 3) == (192, 160, 160, 96)
+    block = nin_block(1, 96, 11, 4, 0, num_1x1=1)
+    assert sum(isinstance(m, nn.ReLU) for m in block) == 2
+    with pytest.raises(ValueError, match="num_1x1"):
+        block_widths((1, 2, 3), 4)
+
+
+@pytest.mark.parametrize("head", ["fc", "fc+dropout"])
+def test_fc_heads(head):
+    model = NiN(head=head, input_size=128).eval()
+    assert model(torch.zeros(2, 1, 128, 128)).shape == (2, 10)
+    linear = model.head[-1]
+    assert linear.in_features == 10 * 2 * 2  # 10 maps of 2x2 at 128 px
+    assert any(isinstance(m, nn.Dropout) for m in model.head) == (head == "fc+dropout")
+    with pytest.raises(ValueError, match="exactly 128x128"):
+        model(torch.zeros(1, 1, 96, 96))
+
+
+def test_gap_takes_any_input_size():
+    model = NiN().eval()
+    for size in (67, 96, 224, 300):
+        assert model(torch.zeros(1, 1, size, size)).shape == (1, 10)
+
+
+def test_vgg_family_gets_deeper_and_wider():
+    counts = {}
+    for arch in ("vgg11", "vgg16", "vgg19"):
+        model = VGGNiN(arch, ratio=8, input_size=64).eval()
+        assert model(torch.zeros(1, 1, 64, 64)).shape == (1, 10)
+        counts[arch] = num_parameters(model)
+    assert counts["vgg11"] < counts["vgg16"] < counts["vgg19"]
+
+
+@pytest.mark.parametrize("X, match", [
+    (torch.zeros(1, 3, 224, 224), "built for 1-channel images, got 3"),
+    (torch.zeros(1, 1, 28, 28), "at least 67x67"),
+    (torch.zeros(1, 224, 224), "unsqueeze"),
+])
+def test_bad_inputs_get_clear_errors(X, match):
+    with pytest.raises(ValueError, match=match):
+        NiN()(X)
+
+
+def test_bad_arguments_get_clear_errors():
+    with pytest.raises(ValueError, match="head must be one of"):
+        NiN(head="mlp")
+    with pytest.raises(ValueError, match="arch must be one of"):
+        VGGNiN("vgg13")
+    with pytest.raises(ValueError, match="too small"):
+        NiN(head="fc", input_size=32)
