@@ -1,0 +1,327 @@
+"""nin_course/data.py: real Fashion-MNIST from the shared data folder, and small files written
+here in torchvision's formats (IDX, pickled CIFAR batches) and in the prepared format."""
+import os
+import pickle
+import struct
+import urllib.error
+import urllib.request
+import zipfile
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torchvision
+
+from nin_course import data
+from nin_course.data import (CACHE_ENV, DATA_ENV, DATASETS, DataNotFoundError, ImageArrays,
+                             expected_files, load_arrays, prepared_path, read_prepared)
+
+SHARED_DATA = Path(os.environ.get(DATA_ENV) or Path(__file__).parents[1].parent / "shared" / "data")
+
+
+@pytest.fixture(autouse=True)
+def offline(monkeypatch, tmp_path):
+    """No test touches the network or the real cache: every download fails, the cache is tmp."""
+    calls = []
+
+    def urlopen(*args, **kwargs):
+        calls.append(args)
+        raise urllib.error.URLError("no network in tests")
+    monkeypatch.setattr(urllib.request, "urlopen", urlopen)
+    monkeypatch.setenv(CACHE_ENV, str(tmp_path / "cache"))
+    return calls
+
+
+def random_arrays(rng, num_train, num_test, shape, num_classes):
+    x_train, x_test = (rng.integers(0, 256, (n, *shape), dtype=np.uint8)
+                       for n in (num_train, num_test))
+    y_train, y_test = (rng.integers(0, num_classes, n) for n in (num_train, num_test))
+    return x_train, y_train, x_test, y_test
+
+
+def write_idx(path, array):
+    """An IDX file as Fashion-MNIST's: magic 2051 (images) or 2049 (labels), big-endian dims."""
+    magic = {3: 2051, 1: 2049}[array.ndim]
+    header = struct.pack(f">{1 + array.ndim}I", magic, *array.shape)
+    path.write_bytes(header + array.astype(np.uint8).tobytes())
+
+
+def write_fashion_mnist(root, rng, num_train=12, num_test=6):
+    x_train, y_train, x_test, y_test = random_arrays(rng, num_train, num_test, (28, 28), 10)
+    raw = root / "FashionMNIST" / "raw"
+    raw.mkdir(parents=True)
+    for prefix, x, y in (("train", x_train, y_train), ("t10k", x_test, y_test)):
+        write_idx(raw / f"{prefix}-images-idx3-ubyte", x)
+        write_idx(raw / f"{prefix}-labels-idx1-ubyte", y)
+    return x_train[..., None], y_train, x_test[..., None], y_test
+
+
+def write_cifar(name, root, rng, monkeypatch):
+    """Pickled batches as torchvision's CIFAR10/CIFAR100 read them; their MD5 checks are skipped."""
+    num_classes = {"cifar10": 10, "cifar100": 100}[name]
+    x_train, y_train, x_test, y_test = random_arrays(rng, 10, 4, (32, 32, 3), num_classes)
+    files = expected_files(name, root)
+    files[0].parent.mkdir(parents=True)
+    label_key, names_key = ("labels", "label_names") if name == "cifar10" \
+        else ("fine_labels", "fine_label_names")
+    train_files = files[:-2]  # cifar10: data_batch_1..5; cifar100: train
+    for i, path in enumerate(train_files):
+        part = slice(i * 2, (i + 1) * 2) if name == "cifar10" else slice(None)
+        write_batch(path, x_train[part], y_train[part], label_key)
+    write_batch(files[-2], x_test, y_test, label_key)
+    classes = [f"class {i}" for i in range(num_classes)]
+    files[-1].write_bytes(pickle.dumps({names_key: classes}))
+    dataset_class = {"cifar10": torchvision.datasets.CIFAR10,
+                     "cifar100": torchvision.datasets.CIFAR100}[name]
+    monkeypatch.setattr(dataset_class, "_check_integrity", lambda self: True)
+    monkeypatch.setattr(torchvision.datasets.cifar, "check_integrity", lambda *args: True)
+    return x_train, y_train, x_test, y_test, classes
+
+
+def write_batch(path, x, y, label_key):
+    rows = x.transpose(0, 3, 1, 2).reshape(len(x), -1)  # CIFAR stores (N, 3 * 32 * 32), RGB planes
+    path.write_bytes(pickle.dumps({"data": rows, label_key: [int(label) for label in y]}))
+
+
+def forbid_torchvision(monkeypatch):
+    def refuse(*args, **kwargs):
+        raise AssertionError("torchvision was called although a prepared file exists")
+    for class_name in ("FashionMNIST", "CIFAR10", "CIFAR100"):
+        monkeypatch.setattr(torchvision.datasets, class_name, refuse)
+
+
+def assert_arrays_equal(arrays, x_train, y_train, x_test, y_test):
+    for got, expected in zip((arrays.x_train, arrays.y_train, arrays.x_test, arrays.y_test),
+                             (x_train, y_train, x_test, y_test)):
+        np.testing.assert_array_equal(got, expected)
+    assert arrays.x_train.dtype == np.uint8 and arrays.y_train.dtype == np.int64
+
+
+# --- the real Fashion-MNIST -------------------------------------------------------------------
+
+@pytest.fixture(scope="module")
+def real_fashion_mnist(tmp_path_factory):
+    """One load of the shared Fashion-MNIST, with a fresh cache: (arrays, cache folder)."""
+    if not (SHARED_DATA / "FashionMNIST" / "raw" / "train-images-idx3-ubyte").exists():
+        pytest.skip(f"real Fashion-MNIST not found in {SHARED_DATA}: set {DATA_ENV} to a folder "
+                    "holding FashionMNIST/raw/ (torchvision's layout)")
+    cache = tmp_path_factory.mktemp("cache")
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv(CACHE_ENV, str(cache))
+        return load_arrays("fashion-mnist", root=SHARED_DATA, download=False), cache
+
+
+def test_real_fashion_mnist_shapes_and_classes(real_fashion_mnist):
+    arrays, _ = real_fashion_mnist
+    assert arrays.x_train.shape == (60000, 28, 28, 1) and arrays.x_test.shape == (10000, 28, 28, 1)
+    assert arrays.y_train.shape == (60000,) and arrays.y_test.shape == (10000,)
+    assert arrays.classes == list(torchvision.datasets.FashionMNIST.classes)
+    assert arrays.classes[0] == "T-shirt/top" and arrays.num_classes == 10
+    assert arrays.image_shape == (1, 28, 28)
+    np.testing.assert_array_equal(np.bincount(arrays.y_train), [6000] * 10)
+    np.testing.assert_array_equal(np.bincount(arrays.y_test), [1000] * 10)
+    assert arrays.source.startswith("torchvision FashionMNIST")
+
+
+def test_real_fashion_mnist_prepared_into_cache_not_read_only_root(real_fashion_mnist, monkeypatch):
+    arrays, cache = real_fashion_mnist
+    assert not prepared_path("fashion-mnist", SHARED_DATA).exists()  # the shared root is read-only
+    assert (cache / "prepared" / "fashion-mnist.npz").exists()
+    monkeypatch.setenv(CACHE_ENV, str(cache))
+    forbid_torchvision(monkeypatch)
+    again = load_arrays("fashion-mnist", root=SHARED_DATA)
+    assert again.source.startswith(f"cache {cache}")
+    assert_arrays_equal(again, arrays.x_train, arrays.y_train, arrays.x_test, arrays.y_test)
+
+
+def test_root_from_environment(monkeypatch, tmp_path):
+    monkeypatch.setenv(DATA_ENV, str(tmp_path / "d"))
+    assert data.data_root() == tmp_path / "d"
+    monkeypatch.delenv(DATA_ENV)
+    monkeypatch.delenv(CACHE_ENV)
+    assert data.data_root() == Path.home() / ".nin_course" / "data"
+    assert data.cache_dir() == Path.home() / ".cache" / "nin_course"
+
+
+# --- torchvision's formats, written here --------------------------------------------------------
+
+def test_fashion_mnist_idx_files_then_prepared_file(tmp_path, monkeypatch):
+    written = write_fashion_mnist(tmp_path, np.random.default_rng(0))
+    monkeypatch.setenv(DATA_ENV, str(tmp_path))  # the default root
+    arrays = load_arrays("fashion-mnist")
+    assert_arrays_equal(arrays, *written)
+    assert arrays.source.startswith("torchvision")
+    prepared = tmp_path / "prepared" / "fashion-mnist.npz"
+    assert prepared.exists() and not any(prepared.parent.glob("*.tmp"))
+    with zipfile.ZipFile(prepared) as archive:  # uncompressed, so that it loads fast
+        assert {i.compress_type for i in archive.infolist()} == {zipfile.ZIP_STORED}
+    forbid_torchvision(monkeypatch)
+    again = load_arrays("fashion-mnist")
+    assert again.source == f"prepared file {prepared}"
+    assert_arrays_equal(again, *written)
+
+
+@pytest.mark.parametrize("name", ["cifar10", "cifar100"])
+def test_cifar_pickled_batches_then_prepared_file(name, tmp_path, monkeypatch):
+    *written, classes = write_cifar(name, tmp_path, np.random.default_rng(1), monkeypatch)
+    arrays = load_arrays(name, root=tmp_path, download=False)
+    assert_arrays_equal(arrays, *written)
+    assert arrays.classes == classes and arrays.image_shape == (3, 32, 32)
+    forbid_torchvision(monkeypatch)
+    assert_arrays_equal(load_arrays(name, root=tmp_path), *written)
+
+
+def test_read_only_root_prepares_into_cache(tmp_path, monkeypatch):
+    root = tmp_path / "data"
+    write_fashion_mnist(root, np.random.default_rng(2))
+    root.chmod(0o555)  # honoured even when the tests run as root
+    try:
+        load_arrays("fashion-mnist", root=root)
+        assert not (root / "prepared").exists()
+        assert (tmp_path / "cache" / "prepared" / "fashion-mnist.npz").exists()
+        forbid_torchvision(monkeypatch)
+        assert load_arrays("fashion-mnist", root=root).source.startswith("cache")
+        # a changed source file makes the cached copy stale
+        labels = root / "FashionMNIST" / "raw" / "t10k-labels-idx1-ubyte"
+        os.utime(labels, ns=(0, labels.stat().st_mtime_ns + 10**9))
+        with pytest.raises(AssertionError, match="torchvision was called"):
+            load_arrays("fashion-mnist", root=root)
+    finally:
+        root.chmod(0o755)
+
+
+def test_compressed_prepared_file_is_copied_uncompressed_to_cache(tmp_path, monkeypatch):
+    rng = np.random.default_rng(3)
+    x_train, y_train, x_test, y_test = random_arrays(rng, 8, 4, (32, 32, 3), 10)
+    path = tmp_path / "prepared" / "cifar10.npz"
+    path.parent.mkdir()
+    classes = np.array([f"c{i}" for i in range(10)])
+    np.savez_compressed(path, x_train=x_train, y_train=y_train, x_test=x_test, y_test=y_test,
+                        classes=classes)
+    forbid_torchvision(monkeypatch)
+    first = load_arrays("cifar10", root=tmp_path)
+    assert first.source == f"prepared file {path}"
+    cached = tmp_path / "cache" / "prepared" / "cifar10.npz"
+    with np.load(cached) as npz:
+        assert list(npz["source_files"]) == [str(path.resolve())]
+        assert npz["source_stat"].tolist() == [[path.stat().st_size, path.stat().st_mtime_ns]]
+    second = load_arrays("cifar10", root=tmp_path)
+    assert second.source.startswith(f"cache {cached}")
+    assert_arrays_equal(second, x_train, y_train, x_test, y_test)
+    # a new version of the prepared file makes the copy stale
+    np.savez_compressed(path, x_train=x_train[:5], y_train=y_train[:5], x_test=x_test,
+                        y_test=y_test, classes=classes)
+    third = load_arrays("cifar10", root=tmp_path)
+    assert third.source == f"prepared file {path}" and len(third.x_train) == 5
+
+
+def test_grayscale_prepared_file_gets_a_channel(tmp_path):
+    x_train, y_train, x_test, y_test = random_arrays(np.random.default_rng(4), 6, 3, (28, 28), 10)
+    path = prepared_path("fashion-mnist", tmp_path)
+    path.parent.mkdir()
+    np.savez(path, x_train=x_train, y_train=y_train.astype(np.uint8), x_test=x_test,
+             y_test=y_test, classes=np.array(list("abcdefghij")))
+    arrays = load_arrays("fashion-mnist", root=tmp_path)
+    assert arrays.x_train.shape == (6, 28, 28, 1) and arrays.y_train.dtype == np.int64
+    assert "6 train / 3 test" in repr(arrays)
+
+
+# --- missing data and clear errors ---------------------------------------------------------------
+
+FASHION_FILES = ["train-images-idx3-ubyte", "train-labels-idx1-ubyte", "t10k-images-idx3-ubyte",
+                 "t10k-labels-idx1-ubyte"]
+EXPECTED = {
+    "fashion-mnist": [f"FashionMNIST/raw/{f}" for f in FASHION_FILES],
+    "cifar10": [f"cifar-10-batches-py/{f}" for f in
+                ("data_batch_1", "data_batch_5", "test_batch", "batches.meta")],
+    "cifar100": [f"cifar-100-python/{f}" for f in ("train", "test", "meta")],
+}
+
+
+@pytest.mark.parametrize("name", DATASETS)
+@pytest.mark.parametrize("download", [False, True])
+def test_missing_data_offline_names_the_files(name, download, tmp_path, offline):
+    with pytest.raises(DataNotFoundError) as info:
+        load_arrays(name, root=tmp_path, download=download)
+    message = str(info.value)
+    assert isinstance(info.value, FileNotFoundError)
+    for file in EXPECTED[name]:
+        assert str(tmp_path / file) in message
+    assert str(tmp_path / "prepared" / f"{name}.npz") in message
+    assert "x_train" in message and "classes" in message and DATA_ENV in message
+    assert bool(offline) == download  # the download was really tried, and failed
+    assert ("download failed" in message) == download
+
+
+def test_expected_files_match_torchvision(tmp_path):
+    datasets = torchvision.datasets
+    fashion = datasets.FashionMNIST
+    assert [p.name for p in expected_files("fashion-mnist", tmp_path)] == [
+        os.path.splitext(os.path.basename(url))[0] for url, _ in fashion.resources]
+    for name, cls in (("cifar10", datasets.CIFAR10), ("cifar100", datasets.CIFAR100)):
+        files = [f for f, _ in cls.train_list + cls.test_list] + [cls.meta["filename"]]
+        assert expected_files(name, tmp_path) == [tmp_path / cls.base_folder / f for f in files]
+
+
+def test_unknown_name():
+    with pytest.raises(ValueError, match="fashion-mnist, cifar10, cifar100"):
+        load_arrays("mnist")
+
+
+def good_prepared():
+    x_train, y_train, x_test, y_test = random_arrays(np.random.default_rng(5), 4, 2, (8, 8, 3), 3)
+    return dict(x_train=x_train, y_train=y_train, x_test=x_test, y_test=y_test,
+                classes=np.array(["a", "b", "c"]))
+
+
+@pytest.mark.parametrize("change, message", [
+    (lambda d: d.pop("y_test"), "lacks the key.*y_test"),
+    (lambda d: d.update(x_train=d["x_train"].astype(np.float32)), "x_train must be uint8"),
+    (lambda d: d.update(x_test=d["x_test"][:, None]), r"x_test must be uint8 images of shape"),
+    (lambda d: d.update(y_train=d["y_train"] + 3), "y_train holds labels from .* 0..2"),
+    (lambda d: d.update(y_train=d["y_train"].astype(float)), "y_train must be integer labels"),
+    (lambda d: d.update(y_test=d["y_test"][:1]), "x_test has 2 images but y_test has 1"),
+    (lambda d: d.update(x_test=d["x_test"][:, :4]), "train images are .* test images"),
+    (lambda d: d.update(classes=np.array(["a", "b", None], dtype=object)), "Python objects"),
+])
+def test_malformed_prepared_file(change, message, tmp_path):
+    contents = good_prepared()
+    change(contents)
+    path = prepared_path("cifar10", tmp_path)
+    path.parent.mkdir()
+    np.savez(path, **contents)
+    with pytest.raises(ValueError, match=message) as info:
+        load_arrays("cifar10", root=tmp_path)
+    assert str(path) in str(info.value)
+
+
+def test_unreadable_prepared_file(tmp_path):
+    path = prepared_path("cifar100", tmp_path)
+    path.parent.mkdir()
+    path.write_bytes(b"not a zip archive")
+    with pytest.raises(ValueError, match=f"could not read prepared file {path}"):
+        read_prepared(path)
+
+
+def test_image_arrays_checks_its_arrays():
+    contents = good_prepared()
+    arrays = ImageArrays("toy", **contents)
+    assert arrays.num_classes == 3 and arrays.image_shape == (3, 8, 8)
+    with pytest.raises(ValueError, match=r"ImageArrays\('toy'\): y_train"):
+        ImageArrays("toy", **{**contents, "y_train": contents["y_train"] - 1 - 3})
+
+
+@pytest.mark.skipif(not os.environ.get("NIN_COURSE_SLOW_TESTS"),
+                    reason="decompresses the shared cifar100.npz (about 8 s); "
+                           "set NIN_COURSE_SLOW_TESTS=1 to run")
+def test_real_cifar100_subset_via_cache(monkeypatch):
+    if not prepared_path("cifar100", SHARED_DATA).exists():
+        pytest.skip(f"no prepared/cifar100.npz in {SHARED_DATA}")
+    arrays = load_arrays("cifar100", root=SHARED_DATA)
+    assert arrays.x_train.shape == (10000, 32, 32, 3) and arrays.x_test.shape == (10000, 32, 32, 3)
+    assert arrays.num_classes == 100 and arrays.classes[0] == "apple"
+    np.testing.assert_array_equal(np.bincount(arrays.y_train), [100] * 100)
+    forbid_torchvision(monkeypatch)
+    again = load_arrays("cifar100", root=SHARED_DATA)
+    assert again.source.startswith("cache")
+    np.testing.assert_array_equal(again.x_train, arrays.x_train)
