@@ -1,9 +1,15 @@
 """nin_course: the helper package of a course on Network In Network (Lin, Chen & Yan 2013)."""
+from .data import (DATASETS, DataNotFoundError, ImageArrays, cache_dir, data_root,
+                   load_arrays)
 from .layers import (GlobalAvgPool2d, MLPConv, conv1x1, conv1x1_from_linear, global_avg_pool,
                      linear_at_every_pixel, unfold_patches)
+from .loaders import ArrayLoader, channel_stats, load_data, subset
 from .models import (HEADS, VGG_ARCHS, CifarNiN, ImageClassifier, NiN, VGGNiN, init_cnn,
                      nin_block, num_parameters, shape_walk)
 from .profiles import PROFILES, Profile, get_profile
+from .resources import (conv_cost, count_parameters, format_bytes, format_count,
+                        measure_peak_memory, memory_estimate, resource_summary,
+                        resource_table)
 
 __all__ = [
     "GlobalAvgPool2d", "MLPConv", "conv1x1", "conv1x1_from_linear", "global_avg_pool",
@@ -11,4 +17,8 @@ __all__ = [
     "HEADS", "VGG_ARCHS", "CifarNiN", "ImageClassifier", "NiN", "VGGNiN", "init_cnn", "nin_block",
     "num_parameters", "shape_walk",
     "PROFILES", "Profile", "get_profile",
+    "conv_cost", "count_parameters", "format_bytes", "format_count", "measure_peak_memory",
+    "memory_estimate", "resource_summary", "resource_table",
+    "DATASETS", "DataNotFoundError", "ImageArrays", "cache_dir", "data_root", "load_arrays",
+    "ArrayLoader", "channel_stats", "load_data", "subset",
 ]
