@@ -1,4 +1,5 @@
 """nin_course: the helper package of a course on Network In Network (Lin, Chen & Yan 2013)."""
+from .checkpoints import History, load_checkpoint, save_checkpoint, seed_everything
 from .data import (DATASETS, DataNotFoundError, ImageArrays, cache_dir, data_root,
                    load_arrays)
 from .layers import (GlobalAvgPool2d, MLPConv, conv1x1, conv1x1_from_linear, global_avg_pool,
@@ -6,10 +7,12 @@ from .layers import (GlobalAvgPool2d, MLPConv, conv1x1, conv1x1_from_linear, glo
 from .loaders import ArrayLoader, channel_stats, load_data, subset
 from .models import (HEADS, VGG_ARCHS, CifarNiN, ImageClassifier, NiN, VGGNiN, init_cnn,
                      nin_block, num_parameters, shape_walk)
+from .plots import LivePlot, in_notebook, plot_history, show_images
 from .profiles import PROFILES, Profile, get_profile
 from .resources import (conv_cost, count_parameters, format_bytes, format_count,
                         measure_peak_memory, memory_estimate, resource_summary,
                         resource_table)
+from .training import TrainConfig, TrainingStuckError, evaluate, fit, pick_device
 
 __all__ = [
     "GlobalAvgPool2d", "MLPConv", "conv1x1", "conv1x1_from_linear", "global_avg_pool",
@@ -21,4 +24,7 @@ __all__ = [
     "memory_estimate", "resource_summary", "resource_table",
     "DATASETS", "DataNotFoundError", "ImageArrays", "cache_dir", "data_root", "load_arrays",
     "ArrayLoader", "channel_stats", "load_data", "subset",
+    "TrainConfig", "TrainingStuckError", "evaluate", "fit", "pick_device",
+    "History", "load_checkpoint", "save_checkpoint", "seed_everything",
+    "LivePlot", "in_notebook", "plot_history", "show_images",
 ]

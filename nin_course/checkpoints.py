@@ -1,0 +1,219 @@
+"""Repeatable, resumable runs: seeding, a run's `History` (one row per epoch), checkpoints.
+
+A checkpoint is a dict written with `torch.save`: the model's, optimizer's and scheduler's
+states, the epoch just finished, the History so far, the TrainConfig (as a plain dict) and the
+random number generators' states, so that a resumed run draws the same shuffles and dropout
+masks as an uninterrupted one. It is read back with `weights_only=True`: loading one never runs
+code from the file.
+
+Files are written atomically (a temporary file next to it, then `os.replace`), so a crash during
+a save leaves the previous checkpoint whole. Nothing here overwrites a file that `fit` was not
+asked to continue (see `check_checkpoint_path`).
+"""
+import math
+import os
+import random
+import tempfile
+from dataclasses import dataclass, field, fields
+
+import numpy as np
+import torch
+
+FORMAT = "nin_course.checkpoint/1"
+
+
+@dataclass
+class History:
+    """What happened in each epoch of `fit`: one entry per epoch in every list.
+
+    test_loss and test_acc are NaN when fit had no test data; examples_per_sec is the training
+    throughput; seconds the whole epoch, evaluation included.
+    """
+    epoch: list = field(default_factory=list)
+    train_loss: list = field(default_factory=list)
+    train_acc: list = field(default_factory=list)
+    test_loss: list = field(default_factory=list)
+    test_acc: list = field(default_factory=list)
+    examples_per_sec: list = field(default_factory=list)
+    seconds: list = field(default_factory=list)
+
+    def append(self, **row):
+        """Add one epoch: a value for every field."""
+        if row.keys() != {f.name for f in fields(self)}:
+            raise ValueError(f"History.append needs exactly {[f.name for f in fields(self)]}")
+        for name, value in row.items():
+            getattr(self, name).append(value)
+
+    def as_dict(self):
+        """{field: list of per-epoch values}: plain Python, for checkpoints and plots."""
+        return {f.name: list(getattr(self, f.name)) for f in fields(self)}
+
+    @classmethod
+    def from_dict(cls, d):
+        """The History that `as_dict()` described."""
+        names = [f.name for f in fields(cls)]
+        if set(d) != set(names) or len({len(d[n]) for n in names}) != 1:
+            raise ValueError(f"History.from_dict needs lists of equal length for {names}; "
+                             f"got keys {sorted(d)}")
+        return cls(**{n: list(d[n]) for n in names})
+
+    def __len__(self):
+        return len(self.epoch)
+
+    def summary(self):
+        """One line about the last epoch."""
+        if not self:
+            return "no epochs yet"
+        test = "" if math.isnan(self.test_acc[-1]) else f", test acc {self.test_acc[-1]:.3f}"
+        return (f"epoch {self.epoch[-1]}: loss {self.train_loss[-1]:.3f}, train acc "
+                f"{self.train_acc[-1]:.3f}{test}, {self.examples_per_sec[-1]:,.0f} examples/s")
+
+    def __repr__(self):
+        return f"History({len(self)} epochs; {self.summary()})"
+
+    def to_dataframe(self):
+        """A pandas DataFrame, one row per epoch, indexed by epoch."""
+        import pandas as pd
+        return pd.DataFrame(self.as_dict()).set_index("epoch")
+
+
+def seed_everything(seed, deterministic=False):
+    """Seed Python's, NumPy's and torch's generators (CPU and CUDA) with `seed`; returns it.
+
+    deterministic=True also makes torch choose deterministic kernels (warning where it has
+    none), at some cost in speed; deterministic=False leaves those settings as they are.
+    """
+    if not isinstance(seed, int) or isinstance(seed, bool) or not 0 <= seed < 2**32:
+        raise ValueError(f"seed must be an integer in [0, 2**32); got {seed!r}")
+    random.seed(seed)
+    np.random.seed(seed)
+    torch.manual_seed(seed)  # also seeds every CUDA device
+    if deterministic:
+        os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")  # cuBLAS needs it to repeat
+        torch.use_deterministic_algorithms(True, warn_only=True)
+        torch.backends.cudnn.deterministic = True
+        torch.backends.cudnn.benchmark = False  # benchmarking may pick different kernels per run
+    return seed
+
+
+def check_checkpoint_path(path, resume):
+    """Raise FileExistsError if `path` exists and we were not asked to resume from it."""
+    if path is not None and not resume and os.path.exists(path):
+        raise FileExistsError(f"the checkpoint {os.fspath(path)!r} already exists and would be "
+                              "overwritten. Pass resume=True to continue that run, or choose "
+                              "another checkpoint_path.")
+
+
+def save_checkpoint(path, model, optimizer=None, scheduler=None, *, epoch, history=None,
+                    config=None, generator=None):
+    """Write the state of a run after `epoch` epochs to `path`, atomically.
+
+    `history` and `config` are plain dicts (History.as_dict(), asdict(TrainConfig)); `generator`
+    is the data loader's own torch.Generator, if it has one (its shuffles come from it).
+    """
+    checkpoint = {
+        "format": FORMAT, "epoch": epoch,
+        "model": model.state_dict(),
+        "optimizer": None if optimizer is None else optimizer.state_dict(),
+        "optimizer_type": None if optimizer is None else type(optimizer).__name__,
+        "scheduler": None if scheduler is None else scheduler.state_dict(),
+        "history": history, "config": config, "rng": rng_state(generator),
+    }
+    folder = os.path.dirname(os.path.abspath(path))
+    os.makedirs(folder, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=folder, prefix=".tmp-", suffix=".ckpt")
+    try:
+        with os.fdopen(fd, "wb") as f:
+            torch.save(checkpoint, f)
+        os.replace(tmp, path)  # atomic: readers see the old file or the new one, never half
+    except BaseException:
+        if os.path.exists(tmp):
+            os.remove(tmp)
+        raise
+
+
+def load_checkpoint(path, model=None, optimizer=None, scheduler=None, restore_rng=False,
+                    generator=None):
+    """Read a checkpoint written by `save_checkpoint` and load it into the objects given.
+
+    restore_rng=True also restores the random number generators (and `generator`'s state).
+
+    Returns the checkpoint dict (its "epoch", "history" and "config" are plain values).
+    Raises ValueError, having changed nothing, if the file is not a nin_course checkpoint or was
+    saved from a different model or optimizer. The file itself is only read.
+    """
+    checkpoint = read_checkpoint(path)
+    if model is not None:
+        _check_fits(model, checkpoint["model"], path)
+    if optimizer is not None and checkpoint["optimizer_type"] != type(optimizer).__name__:
+        raise ValueError(f"the checkpoint {os.fspath(path)!r} was saved with the optimizer "
+                         f"{checkpoint['optimizer_type']}, not {type(optimizer).__name__}: "
+                         "resume with the same `optimizer` setting, or start a new run.")
+    if model is not None:
+        model.load_state_dict(checkpoint["model"])
+    if optimizer is not None:
+        optimizer.load_state_dict(checkpoint["optimizer"])
+    if scheduler is not None and checkpoint["scheduler"] is not None:
+        scheduler.load_state_dict(checkpoint["scheduler"])
+    if restore_rng:
+        set_rng_state(checkpoint["rng"], generator)
+    return checkpoint
+
+
+def read_checkpoint(path):
+    """The checkpoint dict in `path`; ValueError if it is not one of ours."""
+    try:
+        checkpoint = torch.load(path, map_location="cpu", weights_only=True)
+    except FileNotFoundError:
+        raise
+    except Exception as err:  # not a torch file, or one holding arbitrary Python objects
+        raise ValueError(f"{os.fspath(path)!r} is not a nin_course checkpoint: torch.load could "
+                         f"not read it ({type(err).__name__}). Choose another "
+                         "checkpoint_path, or move that file away.") from err
+    if not isinstance(checkpoint, dict) or checkpoint.get("format") != FORMAT:
+        raise ValueError(f"{os.fspath(path)!r} is not a nin_course checkpoint (no "
+                         f"format={FORMAT!r} entry). Choose another checkpoint_path, or move "
+                         "that file away.")
+    return checkpoint
+
+
+def _check_fits(model, state_dict, path):
+    """Raise ValueError unless `state_dict` has exactly the keys and shapes of `model`'s."""
+    expected = {k: tuple(v.shape) for k, v in model.state_dict().items()}
+    found = {k: tuple(v.shape) for k, v in state_dict.items()}
+    if expected == found:
+        return
+    missing, unexpected = sorted(expected.keys() - found), sorted(found.keys() - expected)
+    resized = sorted(k for k in expected.keys() & found if expected[k] != found[k])
+    details = "; ".join(f"{what}: {', '.join(keys[:3])}{' ...' if len(keys) > 3 else ''}"
+                        for what, keys in (("missing", missing), ("unexpected", unexpected),
+                                           ("different shape", resized)) if keys)
+    raise ValueError(f"the checkpoint {os.fspath(path)!r} was saved from a different model "
+                     f"({details}). Resume with the model that wrote it, or choose another "
+                     "checkpoint_path.")
+
+
+def rng_state(generator=None):
+    """The states of Python's, NumPy's, torch's (CPU and CUDA) and `generator`'s generators."""
+    name, keys, pos, has_gauss, cached_gaussian = np.random.get_state()
+    return {
+        "python": random.getstate(),
+        # as a tensor: weights_only loading accepts tensors, not NumPy arrays
+        "numpy": (name, torch.from_numpy(keys.astype(np.int64)), pos, has_gauss, cached_gaussian),
+        "torch": torch.get_rng_state(),
+        "cuda": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else [],
+        "loader": generator.get_state() if isinstance(generator, torch.Generator) else None,
+    }
+
+
+def set_rng_state(state, generator=None):
+    """Restore the generators (and `generator`, if its state was saved) from `rng_state()`."""
+    random.setstate(state["python"])
+    name, keys, pos, has_gauss, cached_gaussian = state["numpy"]
+    np.random.set_state((name, keys.numpy().astype(np.uint32), pos, has_gauss, cached_gaussian))
+    torch.set_rng_state(state["torch"])
+    if state["cuda"] and torch.cuda.is_available() \
+            and len(state["cuda"]) == torch.cuda.device_count():
+        torch.cuda.set_rng_state_all(state["cuda"])
+    if isinstance(generator, torch.Generator) and state.get("loader") is not None:
+        generator.set_state(state["loader"])

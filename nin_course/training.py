@@ -1,0 +1,371 @@
+"""Training: `fit` a model, `evaluate` it, and catch the classic NiN failure early.
+
+`fit(model, train_iter, test_iter, lr=0.05, num_epochs=10)` trains with a progress bar, records a
+`History`, draws live curves in a notebook, checkpoints every epoch (see checkpoints.py) and stops
+with a `TrainingStuckError` that explains itself when the loss is NaN or stuck at ln(num_classes),
+which is what a NiN whose last ReLUs have died does: every class map is 0, so every logit is 0.
+"""
+import contextlib
+import math
+import os
+import time
+from collections.abc import Iterator
+from dataclasses import asdict, dataclass, fields, replace
+
+import torch
+from torch.nn import functional as F
+from tqdm.auto import tqdm
+
+from . import checkpoints
+from .checkpoints import History, seed_everything
+from .plots import LivePlot
+
+OPTIMIZERS = ("sgd", "adamw")
+LR_SCHEDULES = (None, "cosine", "onecycle")
+STUCK_TOLERANCE = 0.02  # an epoch whose loss is within this of ln(num_classes) learnt nothing
+SYNC_EVERY = 20  # batches between reads of the loss on the host (each read waits for the GPU)
+
+
+def pick_device(device=None):
+    """`device` if given (a string or torch.device), else CUDA, else Apple's MPS, else the CPU."""
+    if device is None:
+        if torch.cuda.is_available():
+            return torch.device("cuda")
+        mps = getattr(torch.backends, "mps", None)
+        return torch.device("mps" if mps is not None and mps.is_available() else "cpu")
+    try:
+        device = torch.device(device)
+    except (RuntimeError, TypeError) as err:
+        raise ValueError(f"{device!r} is not a device: use 'cpu', 'cuda', 'cuda:0', 'mps', or "
+                         "None to pick the best one available") from err
+    if device.type == "cuda" and not torch.cuda.is_available():
+        raise ValueError(f"device={str(device)!r} was asked for, but torch finds no CUDA GPU "
+                         "here. Pass device=None to use the best device available.")
+    return device
+
+
+@dataclass
+class TrainConfig:
+    lr: float = 0.05        # d2l's value for NiN; 0.1 sometimes leaves it stuck at loss ln(10)
+    num_epochs: int = 10
+    optimizer: str = "sgd"  # or "adamw"
+    momentum: float = 0.0   # SGD only; d2l uses none, the paper 0.9
+    weight_decay: float = 0.0
+    # None, "cosine", "onecycle", or drops [(epoch, factor), ...]: from that epoch (counting from
+    # 1) the lr is multiplied by factor; the paper lowers it by 10x when accuracy stops improving
+    lr_schedule: str | list | None = None
+    label_smoothing: float = 0.0
+    device: str | None = None      # None: CUDA, else MPS, else CPU
+    mixed_precision: bool = True   # bf16 autocast; used on CUDA only
+    channels_last: bool = True     # faster convolutions on tensor cores; used on CUDA only
+    compile: bool = False          # torch.compile: faster epochs after a slow first one
+    seed: int | None = None        # seeds everything at the start of fit
+    deterministic: bool = False    # repeatable results, slower kernels
+    checkpoint_path: str | None = None  # written at the end of every epoch
+    resume: bool = False           # continue from checkpoint_path if it exists
+    stuck_patience: int = 2        # epochs at loss ln(num_classes) before giving up
+    progress: bool = True          # a progress bar per epoch
+    live_plot: bool = True         # curves redrawn every epoch; only inside a notebook
+    max_grad_norm: float | None = None  # clip the gradients' norm to this; None: no clipping
+
+    def __post_init__(self):
+        for name, (ok, expected) in _CHECKS.items():
+            if not ok(getattr(self, name)):
+                raise ValueError(f"TrainConfig.{name} must be {expected}; got "
+                                 f"{getattr(self, name)!r}")
+        if self.resume and self.checkpoint_path is None:
+            raise ValueError("resume=True needs a checkpoint_path to resume from")
+
+
+def _is_number(x):
+    return isinstance(x, (int, float)) and not isinstance(x, bool) and not math.isnan(x)
+
+
+def _is_int(x):
+    return isinstance(x, int) and not isinstance(x, bool)
+
+
+def _is_drops(schedule):
+    return isinstance(schedule, (list, tuple)) and all(
+        isinstance(d, (list, tuple)) and len(d) == 2 and _is_int(d[0]) and d[0] >= 1
+        and _is_number(d[1]) and d[1] > 0 for d in schedule)
+
+
+_CHECKS = {  # field: (test, what it must be)
+    "lr": (lambda v: _is_number(v) and 0 < v < math.inf, "a positive number, e.g. 0.05"),
+    "num_epochs": (lambda v: _is_int(v) and v >= 1, "a positive integer"),
+    "optimizer": (lambda v: v in OPTIMIZERS, f"one of {OPTIMIZERS}"),
+    "momentum": (lambda v: _is_number(v) and 0 <= v < 1, "a number in [0, 1), e.g. 0.9"),
+    "weight_decay": (lambda v: _is_number(v) and v >= 0, "a number >= 0, e.g. 5e-4"),
+    "lr_schedule": (lambda v: v in LR_SCHEDULES or _is_drops(v),
+                    "None, 'cosine', 'onecycle' or a list of (epoch, factor) drops such as "
+                    "[(6, 0.1), (9, 0.1)], with epochs >= 1 and factors > 0"),
+    "label_smoothing": (lambda v: _is_number(v) and 0 <= v < 1, "a number in [0, 1), e.g. 0.1"),
+    "stuck_patience": (lambda v: _is_int(v) and v >= 1, "a positive integer (epochs)"),
+    "max_grad_norm": (lambda v: v is None or (_is_number(v) and v > 0),
+                      "None or a positive number, e.g. 1.0"),
+    "seed": (lambda v: v is None or (_is_int(v) and 0 <= v < 2**32),
+             "None or an integer in [0, 2**32)"),
+}
+
+
+class TrainingStuckError(RuntimeError):
+    """The loss is NaN, or stuck at ln(num_classes). `history` holds the epochs run so far."""
+
+    def __init__(self, message, history=None):
+        super().__init__(message)
+        self.history = history
+
+
+def stuck_message(what, config, num_classes=None):
+    """Why training stopped (`what`), the likely causes and what to try."""
+    ln_c = f"ln({num_classes}) = {math.log(num_classes):.4f}" if num_classes else "ln(C)"
+    return (
+        f"Training stopped: {what}\n"
+        f"A loss that is NaN, or stuck at {ln_c} (every class equally likely), usually means:\n"
+        "- dead ReLUs in front of global average pooling: when the last mlpconv's ReLUs output 0 "
+        "everywhere, every class map is 0, so every logit is 0, the loss is exactly ln(C) and no "
+        "gradient flows back to revive them;\n"
+        f"- the learning rate (lr={config.lr}): too high gives NaN or kills units in the first "
+        "steps; d2l trains NiN with lr=0.05, and 0.1 sometimes gets stuck like this;\n"
+        "- the initialisation: d2l's `init_cnn` only takes effect through `apply_init` (its lazy "
+        "layers are not Conv2d yet when `apply` runs); our models are initialised when built, but "
+        "a hand-made one may lack it: model.apply(init_cnn).\n"
+        "What to try: a smaller lr (lr=0.05 or 0.01), a fresh model or another seed, "
+        "max_grad_norm=1.0, lr_schedule='onecycle' (warm-up), and check the inputs are "
+        "normalised and the labels are right.")
+
+
+def _resolve_config(config, overrides):
+    """`config` (default TrainConfig()) with `overrides` replaced, validated again."""
+    config = TrainConfig() if config is None else config
+    if not isinstance(config, TrainConfig):
+        raise TypeError(f"config must be a TrainConfig, got {type(config).__name__}")
+    unknown = set(overrides) - {f.name for f in fields(TrainConfig)}
+    if unknown:
+        raise TypeError(f"fit got unknown settings {sorted(unknown)}; TrainConfig has "
+                        f"{[f.name for f in fields(TrainConfig)]}")
+    return replace(config, **overrides)
+
+
+def _check_batches(data_iter, name):
+    """Raise a ValueError unless data_iter has a len() > 0 (as a DataLoader has)."""
+    if not hasattr(data_iter, "__len__") or isinstance(data_iter, torch.Tensor):
+        raise ValueError(f"{name} must be a re-iterable of (X, y) batches with a len(), such as "
+                         f"a torch DataLoader; got {type(data_iter).__name__}")
+    if isinstance(data_iter, Iterator):  # not iter(data_iter): a DataLoader's starts workers
+        raise ValueError(f"{name} is a one-shot iterator, used up after one epoch; pass the "
+                         "DataLoader (or list of batches) itself, not iter(...) of it")
+    if len(data_iter) == 0:
+        raise ValueError(f"{name} has no batches: check the dataset and batch_size")
+
+
+def make_optimizer(model, config):
+    """SGD (with config.momentum) or AdamW over the model's parameters."""
+    if config.optimizer == "sgd":
+        return torch.optim.SGD(model.parameters(), lr=config.lr, momentum=config.momentum,
+                               weight_decay=config.weight_decay)
+    return torch.optim.AdamW(model.parameters(), lr=config.lr, weight_decay=config.weight_decay)
+
+
+def make_scheduler(optimizer, config, steps_per_epoch):
+    """A LambdaLR stepped after every batch; None without a schedule.
+
+    'cosine' decays the lr to 0 over all num_epochs; 'onecycle' warms it up linearly from lr/25
+    over the first 30% of the steps, then decays it as 'cosine' (the lr part of Smith's
+    one-cycle policy); drops multiply it by factor from the start of each listed epoch. Each is
+    a function of the step and config, so a resumed run with more epochs follows the new one.
+    """
+    schedule, total = config.lr_schedule, config.num_epochs * steps_per_epoch
+    if schedule is None:
+        return None
+    if schedule == "cosine":
+        def factor(step):
+            return 0.5 * (1 + math.cos(math.pi * min(step / total, 1)))
+    elif schedule == "onecycle":
+        warmup = max(1, int(0.3 * total))
+
+        def factor(step):
+            if step < warmup:
+                return 1 / 25 + (1 - 1 / 25) * step / warmup
+            return 0.5 * (1 + math.cos(math.pi * min((step - warmup) / max(total - warmup, 1), 1)))
+    else:
+        def factor(step):
+            epoch = step // steps_per_epoch + 1
+            return math.prod(f for e, f in schedule if epoch >= e)
+    return torch.optim.lr_scheduler.LambdaLR(optimizer, factor)
+
+
+def _autocast(device, mixed_precision):
+    """bf16 autocast on CUDA when asked for; nothing elsewhere."""
+    if device.type == "cuda" and mixed_precision:
+        return torch.autocast("cuda", dtype=torch.bfloat16)
+    return contextlib.nullcontext()
+
+
+def _to_device(X, y, device, channels_last):
+    """Move a batch to `device` (a no-op for tensors already there)."""
+    fmt = torch.channels_last if channels_last and X.ndim == 4 else torch.preserve_format
+    return X.to(device, non_blocking=True, memory_format=fmt), y.to(device, non_blocking=True)
+
+
+def _now(device):
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)  # kernels run asynchronously: wait before reading the clock
+    return time.perf_counter()
+
+
+def evaluate(model, data_iter, device=None, mixed_precision=False):
+    """Mean cross-entropy and accuracy of `model` over (X, y) batches: (loss, acc) floats.
+
+    Runs in eval mode without gradients, on `device` (None: where the model's parameters are),
+    and puts the model back in the mode it was in.
+    """
+    device = next(model.parameters()).device if device is None else pick_device(device)
+    was_training = model.training
+    model.eval().to(device)
+    loss_sum, correct, n = torch.zeros((), device=device), torch.zeros((), device=device), 0
+    with torch.no_grad(), _autocast(device, mixed_precision):
+        for X, y in data_iter:
+            X, y = _to_device(X, y, device, channels_last=False)
+            logits = model(X).float()
+            loss_sum += F.cross_entropy(logits, y, reduction="sum")
+            correct += (logits.argmax(dim=1) == y).sum()
+            n += len(y)
+    model.train(was_training)
+    if n == 0:
+        raise ValueError("evaluate got no batches: data_iter is empty")
+    return loss_sum.item() / n, correct.item() / n
+
+
+def train_step(model, X, y, optimizer, scheduler, config, device):
+    """One optimisation step on a batch already on `device`; returns (logits, loss), detached."""
+    with _autocast(device, config.mixed_precision):
+        logits = model(X)  # (N, num_classes)
+    loss = F.cross_entropy(logits.float(), y, label_smoothing=config.label_smoothing)
+    optimizer.zero_grad(set_to_none=True)
+    loss.backward()
+    if config.max_grad_norm is not None:
+        torch.nn.utils.clip_grad_norm_(model.parameters(), config.max_grad_norm)
+    optimizer.step()
+    if scheduler is not None:
+        scheduler.step()  # every schedule here is per batch
+    return logits.detach(), loss.detach()
+
+
+def train_epoch(model, train_iter, optimizer, scheduler, config, device, desc="train"):
+    """One pass over train_iter. Returns a dict: loss, acc, examples_per_sec, num_classes, dead.
+
+    `dead` is True when every batch's logits were exactly 0. Raises TrainingStuckError as soon as
+    the loss is NaN or infinite (read after every batch; on a GPU every SYNC_EVERY batches).
+    """
+    model.train()
+    use_cl = config.channels_last and device.type == "cuda"
+    loss_sum, correct, zero_batches = (torch.zeros((), device=device) for _ in range(3))
+    n = num_batches = 0
+    every = SYNC_EVERY if device.type in ("cuda", "mps") else 1  # reading is free on the CPU
+    start = _now(device)
+    with tqdm(train_iter, total=len(train_iter), desc=desc, disable=not config.progress) as bar:
+        for X, y in bar:
+            X, y = _to_device(X, y, device, use_cl)
+            logits, loss = train_step(model, X, y, optimizer, scheduler, config, device)
+            loss_sum += loss * len(y)  # on the device: no wait; a NaN or inf stays in the sum
+            correct += (logits.argmax(dim=1) == y).sum()
+            zero_batches += (logits == 0).all()
+            n, num_batches = n + len(y), num_batches + 1
+            if num_batches % every == 0 or num_batches == len(train_iter):
+                mean_loss = loss_sum.item() / n
+                if not math.isfinite(mean_loss):
+                    raise TrainingStuckError(stuck_message(
+                        f"the loss became {loss.item()} at batch {num_batches} of {desc}.",
+                        config, logits.shape[-1]))
+                bar.set_postfix({"loss": f"{mean_loss:.3f}", "acc": f"{correct.item() / n:.3f}"},
+                                refresh=False)
+    seconds = _now(device) - start
+    if n == 0:
+        raise ValueError(f"train_iter gave no batches in {desc}, though len(train_iter) = "
+                         f"{len(train_iter)}: it must give its batches again every epoch")
+    return {"loss": loss_sum.item() / n, "acc": correct.item() / n,
+            "examples_per_sec": n / seconds, "num_classes": logits.shape[-1],
+            "dead": zero_batches.item() == num_batches}
+
+
+def check_stuck(history, epoch_stats, num_classes, config):
+    """Raise TrainingStuckError if the training loss sat at ln(num_classes) for too long."""
+    ln_c = math.log(num_classes)
+    recent = history.train_loss[-config.stuck_patience:]
+    if epoch_stats["dead"]:
+        what = (f"every logit was exactly 0 in every batch of epoch {history.epoch[-1]} "
+                f"(loss {recent[-1]:.4f}, ln({num_classes}) = {ln_c:.4f}): the network is dead.")
+    elif len(recent) == config.stuck_patience and all(
+            abs(loss - ln_c) < STUCK_TOLERANCE for loss in recent):
+        what = (f"the training loss was {recent[-1]:.4f}, within {STUCK_TOLERANCE} of "
+                f"ln({num_classes}) = {ln_c:.4f}, for {config.stuck_patience} epochs in a row.")
+    else:
+        return
+    raise TrainingStuckError(stuck_message(what, config, num_classes), history)
+
+
+def fit(model, train_iter, test_iter=None, config=None, **overrides):
+    """Train `model` in place on (X, y) batches; returns the History.
+
+    train_iter and test_iter: re-iterable, with len() (a DataLoader). `config` is a TrainConfig;
+    keyword arguments override its fields (fit(model, train_iter, lr=0.1)). Raises
+    FileExistsError if checkpoint_path exists and resume is False, and TrainingStuckError (with
+    .history, the last good checkpoint kept) when the loss is NaN or stuck at ln(num_classes).
+    """
+    config = _resolve_config(config, overrides)
+    _check_batches(train_iter, "train_iter")
+    if test_iter is not None:
+        _check_batches(test_iter, "test_iter")
+    checkpoints.check_checkpoint_path(config.checkpoint_path, config.resume)
+    if config.seed is not None:
+        seed_everything(config.seed, config.deterministic)
+    device = pick_device(config.device)
+    use_cl = config.channels_last and device.type == "cuda"
+    model.to(device, memory_format=torch.channels_last if use_cl else torch.preserve_format)
+    optimizer = make_optimizer(model, config)
+    scheduler = make_scheduler(optimizer, config, len(train_iter))
+    generator = getattr(train_iter, "generator", None)  # a loader's own shuffling generator
+    history = _resume(model, optimizer, scheduler, config, generator)
+    net = torch.compile(model) if config.compile else model
+    live_plot = LivePlot(enabled=config.live_plot)
+    for epoch in range(len(history) + 1, config.num_epochs + 1):
+        start = time.perf_counter()
+        try:
+            stats = train_epoch(net, train_iter, optimizer, scheduler, config, device,
+                                desc=f"epoch {epoch}/{config.num_epochs}")
+        except TrainingStuckError as err:
+            err.history = history
+            raise
+        test_loss, test_acc = (math.nan, math.nan) if test_iter is None else evaluate(
+            net, test_iter, device, config.mixed_precision)
+        history.append(epoch=epoch, train_loss=stats["loss"], train_acc=stats["acc"],
+                       test_loss=test_loss, test_acc=test_acc,
+                       examples_per_sec=stats["examples_per_sec"],
+                       seconds=time.perf_counter() - start)
+        live_plot.update(history)
+        check_stuck(history, stats, getattr(model, "num_classes", stats["num_classes"]), config)
+        if config.checkpoint_path is not None:
+            checkpoints.save_checkpoint(config.checkpoint_path, model, optimizer, scheduler,
+                                        epoch=epoch, history=history.as_dict(),
+                                        config=_plain(config), generator=generator)
+    return history
+
+
+def _resume(model, optimizer, scheduler, config, generator):
+    """The History so far: restored from config.checkpoint_path when resuming, else empty."""
+    if not (config.resume and os.path.exists(config.checkpoint_path)):
+        return History()
+    saved = checkpoints.load_checkpoint(config.checkpoint_path, model, optimizer, scheduler,
+                                        restore_rng=True, generator=generator)
+    return History.from_dict(saved["history"])
+
+
+def _plain(config):
+    """The config as a dict of plain values (for a checkpoint)."""
+    d = asdict(config)
+    d["device"] = None if config.device is None else str(config.device)
+    d["checkpoint_path"] = None if config.checkpoint_path is None else os.fspath(
+        config.checkpoint_path)
+    return d

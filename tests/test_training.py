@@ -1,0 +1,348 @@
+"""Tests for nin_course/training.py and checkpoints.py, on tiny synthetic problems (CPU)."""
+import math
+import random
+
+import matplotlib
+import numpy as np
+import pytest
+import torch
+from torch import nn
+from torch.nn import functional as F
+from torch.utils.data import DataLoader, TensorDataset
+
+from nin_course import training
+from nin_course.checkpoints import History, load_checkpoint, seed_everything
+from nin_course.layers import MLPConv
+from nin_course.models import ImageClassifier
+from nin_course.training import (TrainConfig, TrainingStuckError, evaluate, fit, make_optimizer,
+                                 make_scheduler, pick_device)
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402  (after choosing the backend)
+
+NUM_CLASSES = 3
+LN_C = math.log(NUM_CLASSES)
+QUIET = dict(progress=False, live_plot=False)
+
+
+@pytest.fixture(autouse=True, scope="module")
+def one_thread():
+    """Tiny models train fastest on one thread, above all on a machine shared with other jobs."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
+def tiny_data(n, seed):
+    """A separable problem: (n, 1, 4, 4) images, each a class template plus noise; labels 0-2."""
+    templates = torch.randn(NUM_CLASSES, 1, 4, 4, generator=torch.Generator().manual_seed(123))
+    y = torch.arange(n) % NUM_CLASSES
+    X = templates[y] + 0.3 * torch.randn(n, 1, 4, 4, generator=torch.Generator().manual_seed(seed))
+    return X, y
+
+
+def loaders(n=192, batch_size=16, generator=None):
+    """(train, test) DataLoaders; the training one shuffles, with `generator` or torch's global one."""
+    train = DataLoader(TensorDataset(*tiny_data(n, seed=0)), batch_size, shuffle=True,
+                       generator=generator)
+    test = DataLoader(TensorDataset(*tiny_data(48, seed=1)), batch_size)
+    return train, test
+
+
+def tiny_nin(width=16, dropout=0.0):
+    """A NiN in miniature: one mlpconv ending in 3 class maps, then global average pooling."""
+    features = nn.Sequential(nn.Dropout(dropout),
+                             MLPConv(1, (width, width, NUM_CLASSES), kernel_size=3, padding=1))
+    return ImageClassifier(features, in_channels=1, num_classes=NUM_CLASSES, input_size=4)
+
+
+def dead_nin():
+    """conv -> ReLU -> GAP whose ReLU inputs are all very negative: every logit is exactly 0."""
+    conv = nn.Conv2d(1, NUM_CLASSES, kernel_size=3, padding=1)
+    model = ImageClassifier(nn.Sequential(conv, nn.ReLU()), 1, NUM_CLASSES, input_size=4)
+    with torch.no_grad():
+        conv.bias.fill_(-100.0)
+    return model
+
+
+class NaNAfter(nn.Module):
+    """tiny_nin whose logits turn NaN after `after` training batches (no num_classes attribute)."""
+
+    def __init__(self, after):
+        super().__init__()
+        self.net, self.after, self.calls = tiny_nin(), after, 0
+
+    def forward(self, X):
+        self.calls += self.training
+        logits = self.net(X)
+        return logits * math.nan if self.calls > self.after else logits
+
+
+def test_loss_goes_down_and_accuracy_up():
+    # Plain SGD on a ReLU-before-GAP net this small depends on the seed (some lose a class map
+    # or sit near ln(3) for epochs); with seed 0 it learns the problem. The AdamW recipe below
+    # learns it from every seed we tried (0-9).
+    seed_everything(0)
+    history = fit(tiny_nin(), *loaders(), num_epochs=4, lr=0.3, momentum=0.9, **QUIET)
+    assert history.train_loss[-1] < history.train_loss[0] - 0.2
+    assert history.train_acc[-1] > history.train_acc[0] + 0.2
+    assert history.test_acc[-1] > 0.6
+
+
+def test_adamw_onecycle_label_smoothing_and_clipping_also_learn():
+    seed_everything(0)
+    history = fit(tiny_nin(width=32), *loaders(), num_epochs=4, lr=0.03, optimizer="adamw",
+                  weight_decay=0.01, lr_schedule="onecycle", label_smoothing=0.1,
+                  max_grad_norm=1.0, **QUIET)
+    assert history.train_loss[-1] < history.train_loss[0] - 0.4
+    assert history.test_acc[-1] > 0.9
+
+
+def test_plain_module_and_list_of_batches():
+    """Any module and any re-iterable of batches with len() will do; num_classes from the logits."""
+    seed_everything(0)
+    X, y = tiny_data(96, seed=0)
+    batches = list(zip(X.split(16), y.split(16)))
+    model = nn.Sequential(nn.Flatten(), nn.Linear(16, NUM_CLASSES))
+    history = fit(model, batches, batches, num_epochs=3, lr=0.5, **QUIET)
+    assert history.train_acc[-1] > 0.9
+
+
+def test_history_fields_and_lengths():
+    seed_everything(0)
+    train, test = loaders(n=96)
+    history = fit(tiny_nin(), train, test, num_epochs=2, lr=1.0, **QUIET)
+    assert len(history) == 2 and history.epoch == [1, 2]
+    for name, values in history.as_dict().items():
+        assert len(values) == 2, name
+    assert all(0 <= a <= 1 for a in history.train_acc + history.test_acc)
+    assert all(v > 0 for v in history.examples_per_sec + history.seconds)
+    assert History.from_dict(history.as_dict()) == history
+    assert "2 epochs" in repr(history) and "test acc" in history.summary()
+    assert history.to_dataframe().shape == (2, 6)
+    no_test = fit(tiny_nin(), train, num_epochs=1, **QUIET)
+    assert math.isnan(no_test.test_loss[0]) and "test acc" not in no_test.summary()
+    with pytest.raises(ValueError, match="equal length"):
+        History.from_dict({"epoch": [1]})
+
+
+def test_evaluate_matches_a_hand_computation():
+    seed_everything(0)
+    model, (_, test) = tiny_nin(), loaders()
+    X, y = tiny_data(48, seed=1)
+    model.train()
+    loss, acc = evaluate(model, test)
+    assert model.training  # put back in the mode it was in
+    model.eval()
+    with torch.no_grad():
+        logits = model(X)
+    assert loss == pytest.approx(F.cross_entropy(logits, y).item(), rel=1e-5)
+    assert acc == pytest.approx((logits.argmax(1) == y).float().mean().item())
+
+
+def test_deterministic_mode_repeats_runs_exactly():
+    def run():
+        seed_everything(0)
+        model = tiny_nin(dropout=0.1)
+        return fit(model, *loaders(n=96), num_epochs=2, lr=1.0, seed=0, deterministic=True,
+                   **QUIET)
+    first, second = run(), run()
+    for name in ("train_loss", "train_acc", "test_loss", "test_acc"):
+        assert getattr(first, name) == getattr(second, name)
+
+
+def test_seed_everything_seeds_python_numpy_and_torch():
+    def draw():
+        seed_everything(7)
+        return random.random(), np.random.rand(), torch.rand(1).item()
+    assert draw() == draw()
+    with pytest.raises(ValueError, match="seed"):
+        seed_everything(-1)
+
+
+def test_dead_relus_stop_training_with_an_explanation(tmp_path):
+    path = tmp_path / "run.ckpt"
+    with pytest.raises(TrainingStuckError) as info:
+        fit(dead_nin(), *loaders(n=96), num_epochs=5, checkpoint_path=path, **QUIET)
+    message = str(info.value)
+    for hint in ("exactly 0", f"ln(3) = {LN_C:.4f}", "dead ReLUs", "global average pooling",
+                 "lr=0.05", "init_cnn", "apply_init"):
+        assert hint in message
+    history = info.value.history
+    assert len(history) == 1  # fired after the first epoch, before the patience ran out
+    assert history.train_loss[0] == pytest.approx(LN_C, abs=1e-6)
+    assert not path.exists()  # no good epoch, so no checkpoint
+
+
+def test_loss_stuck_at_ln_c_for_patience_epochs(tmp_path):
+    def stuck_model():
+        model = ImageClassifier(nn.Identity(), 1, NUM_CLASSES, input_size=4, head="fc")
+        with torch.no_grad():  # logits (1e-3, 0, 0): not dead, but as good as uniform
+            model.head[-1].weight.zero_()
+            model.head[-1].bias.copy_(torch.tensor([1e-3, 0, 0]))
+        return model
+    train, _ = loaders(n=96)
+    path = tmp_path / "run.ckpt"
+    with pytest.raises(TrainingStuckError, match="2 epochs in a row") as info:
+        fit(stuck_model(), train, num_epochs=5, lr=1e-9, checkpoint_path=path, **QUIET)
+    assert len(info.value.history) == 2
+    assert f"{LN_C:.4f}" in str(info.value)
+    assert load_checkpoint(path)["epoch"] == 1  # the last good epoch is kept
+    fit(stuck_model(), train, num_epochs=2, lr=1e-9, stuck_patience=3, **QUIET)  # patient
+
+
+def test_nan_loss_stops_training_and_keeps_the_last_good_checkpoint(tmp_path):
+    seed_everything(0)
+    path = tmp_path / "run.ckpt"
+    train, test = loaders(n=96)  # 6 batches an epoch: NaN from the 2nd batch of epoch 2
+    with pytest.raises(TrainingStuckError, match="nan at batch 2 of epoch 2/4") as info:
+        fit(NaNAfter(after=7), train, test, num_epochs=4, lr=1.0, checkpoint_path=path, **QUIET)
+    assert isinstance(info.value, RuntimeError)
+    assert "too high" in str(info.value)
+    assert len(info.value.history) == 1
+    assert load_checkpoint(path)["epoch"] == 1
+
+
+def test_checkpoint_written_every_epoch(tmp_path, monkeypatch):
+    saved, save = [], training.checkpoints.save_checkpoint
+
+    def spy(*args, epoch, **kwargs):
+        saved.append(epoch)
+        save(*args, epoch=epoch, **kwargs)
+    monkeypatch.setattr(training.checkpoints, "save_checkpoint", spy)
+    path = tmp_path / "run.ckpt"
+    seed_everything(0)
+    model = tiny_nin()
+    history = fit(model, *loaders(n=96), num_epochs=3, lr=1.0, checkpoint_path=path, **QUIET)
+    assert saved == [1, 2, 3]
+    assert [p.name for p in tmp_path.iterdir()] == ["run.ckpt"]  # no temporary files left
+    checkpoint = load_checkpoint(path)
+    assert checkpoint["epoch"] == 3 and checkpoint["history"] == history.as_dict()
+    assert checkpoint["config"]["lr"] == 1.0
+    torch.testing.assert_close(checkpoint["model"], model.state_dict())
+
+
+@pytest.mark.parametrize("own_generator", [False, True])
+def test_resume_continues_and_equals_an_uninterrupted_run(tmp_path, own_generator):
+    """Shuffles come from torch's global generator, or the loader's own (as ArrayLoader's)."""
+    settings = dict(lr=0.5, momentum=0.9, lr_schedule=[(3, 0.1)], seed=0, deterministic=True,
+                    **QUIET)
+
+    def run(num_epochs, path, resume=False):
+        seed_everything(0)
+        model = tiny_nin(dropout=0.1)
+        generator = torch.Generator().manual_seed(1) if own_generator else None
+        history = fit(model, *loaders(n=96, generator=generator), num_epochs=num_epochs,
+                      checkpoint_path=path, resume=resume, **settings)
+        return model, history
+    _, first_two = run(2, tmp_path / "a.ckpt")
+    resumed_model, resumed = run(4, tmp_path / "a.ckpt", resume=True)
+    whole_model, whole = run(4, tmp_path / "b.ckpt")
+    assert resumed.epoch == [1, 2, 3, 4]
+    assert resumed.train_loss[:2] == first_two.train_loss
+    assert resumed.train_loss == whole.train_loss and resumed.test_acc == whole.test_acc
+    torch.testing.assert_close(resumed_model.state_dict(), whole_model.state_dict(),
+                               rtol=0, atol=0)
+
+
+def test_resume_without_a_checkpoint_starts_fresh(tmp_path):
+    seed_everything(0)
+    path = tmp_path / "new.ckpt"
+    history = fit(tiny_nin(), *loaders(n=96), num_epochs=2, lr=1.0, checkpoint_path=path,
+                  resume=True, **QUIET)
+    assert len(history) == 2 and load_checkpoint(path)["epoch"] == 2
+
+
+def test_never_overwrites_an_existing_file(tmp_path):
+    train, _ = loaders(n=48)
+    ours, theirs = tmp_path / "run.ckpt", tmp_path / "precious.pt"
+    fit(tiny_nin(), train, num_epochs=1, checkpoint_path=ours, **QUIET)
+    theirs.write_bytes(b"someone's weights")
+    for path in (ours, theirs):
+        before = path.read_bytes()
+        with pytest.raises(FileExistsError, match="resume=True"):
+            fit(tiny_nin(), train, num_epochs=2, checkpoint_path=path, **QUIET)
+        assert path.read_bytes() == before
+
+
+def test_resume_refuses_files_that_are_not_our_checkpoints(tmp_path):
+    train, _ = loaders(n=48)
+    ours = tmp_path / "narrow.ckpt"
+    fit(tiny_nin(width=4), train, num_epochs=1, checkpoint_path=ours, **QUIET)
+    junk, foreign = tmp_path / "junk.ckpt", tmp_path / "foreign.pt"
+    junk.write_bytes(b"not a checkpoint")
+    torch.save({"weights": torch.zeros(3)}, foreign)
+    for path, error in ((junk, "not a nin_course checkpoint"),
+                        (foreign, "not a nin_course checkpoint"),
+                        (ours, "different model")):
+        before, model = path.read_bytes(), tiny_nin(width=16)
+        weights = {k: v.clone() for k, v in model.state_dict().items()}
+        with pytest.raises(ValueError, match=error):
+            fit(model, train, num_epochs=2, checkpoint_path=path, resume=True, **QUIET)
+        assert path.read_bytes() == before
+        torch.testing.assert_close(model.state_dict(), weights)  # the model is untouched too
+    with pytest.raises(ValueError, match="optimizer"):
+        fit(tiny_nin(width=4), train, num_epochs=2, checkpoint_path=ours, resume=True,
+            optimizer="adamw", **QUIET)
+
+
+@pytest.mark.parametrize("bad", [
+    {"lr": 0}, {"lr": -0.1}, {"lr": math.nan}, {"num_epochs": 0}, {"num_epochs": 2.5},
+    {"optimizer": "adam"}, {"momentum": 1.0}, {"weight_decay": -1}, {"lr_schedule": "step"},
+    {"lr_schedule": [(0, 0.1)]}, {"lr_schedule": [(3, -0.1)]}, {"label_smoothing": 1.0},
+    {"stuck_patience": 0}, {"max_grad_norm": 0}, {"seed": -1}, {"resume": True},
+])
+def test_bad_config_values_raise(bad):
+    name = next(iter(bad))
+    with pytest.raises(ValueError, match=name):
+        TrainConfig(**bad)
+
+
+def test_fit_checks_its_arguments():
+    train, _ = loaders(n=48)
+    with pytest.raises(ValueError, match="lr"):
+        fit(tiny_nin(), train, lr=-1, **QUIET)
+    with pytest.raises(TypeError, match="learning_rate"):
+        fit(tiny_nin(), train, learning_rate=0.1, **QUIET)
+    with pytest.raises(ValueError, match="no batches"):
+        fit(tiny_nin(), [], **QUIET)
+    with pytest.raises(ValueError, match="DataLoader"):
+        fit(tiny_nin(), iter(train), **QUIET)
+    with pytest.raises(ValueError, match="DataLoader"):
+        fit(tiny_nin(), train.dataset.tensors[0], **QUIET)
+
+
+def test_lr_schedules_step_per_batch():
+    def lrs(schedule):
+        config = TrainConfig(lr=1.0, num_epochs=4, lr_schedule=schedule)
+        optimizer = make_optimizer(nn.Linear(2, 2), config)
+        scheduler = make_scheduler(optimizer, config, steps_per_epoch=5)
+        seen = []
+        for _ in range(20):
+            seen.append(optimizer.param_groups[0]["lr"])
+            optimizer.step()
+            scheduler.step()
+        return seen
+    assert lrs([(3, 0.1), (4, 0.5)]) == pytest.approx([1.0] * 10 + [0.1] * 5 + [0.05] * 5)
+    cosine = lrs("cosine")
+    assert cosine[0] == 1.0 and cosine[-1] < 0.01 and cosine == sorted(cosine, reverse=True)
+    onecycle = lrs("onecycle")
+    assert onecycle[0] == pytest.approx(1 / 25) and max(onecycle) == pytest.approx(1.0)
+    assert make_scheduler(make_optimizer(nn.Linear(2, 2), TrainConfig()), TrainConfig(), 5) is None
+
+
+def test_pick_device():
+    assert pick_device("cpu") == torch.device("cpu")
+    with pytest.raises(ValueError, match="not a device"):
+        pick_device("gpu")
+    if not torch.cuda.is_available():
+        assert pick_device().type in ("cpu", "mps")
+        with pytest.raises(ValueError, match="no CUDA GPU"):
+            pick_device("cuda")
+
+
+def test_fit_draws_nothing_outside_a_notebook():
+    plt.close("all")
+    fit(tiny_nin(), loaders(n=48)[0], num_epochs=1, live_plot=True, progress=False)
+    assert plt.get_fignums() == []
