@@ -13,6 +13,8 @@ from .resources import (conv_cost, count_parameters, format_bytes, format_count,
                         measure_peak_memory, memory_estimate, resource_summary,
                         resource_table)
 from .training import TrainConfig, TrainingStuckError, evaluate, fit, pick_device
+from .toys import best_line_accuracy, plot_decision_boundaries, train_full_batch, xor_strips
+from .widgets import ConvCostExplorer, conv_cost_explorer
 
 __all__ = [
     "GlobalAvgPool2d", "MLPConv", "conv1x1", "conv1x1_from_linear", "global_avg_pool",
@@ -27,4 +29,6 @@ __all__ = [
     "TrainConfig", "TrainingStuckError", "evaluate", "fit", "pick_device",
     "History", "load_checkpoint", "save_checkpoint", "seed_everything",
     "LivePlot", "in_notebook", "plot_history", "show_images",
+    "best_line_accuracy", "plot_decision_boundaries", "train_full_batch", "xor_strips",
+    "ConvCostExplorer", "conv_cost_explorer",
 ]

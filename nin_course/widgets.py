@@ -1,0 +1,100 @@
+"""Interactive controls for the lessons (ipywidgets).
+
+`conv_cost_explorer()` (lesson 01): sliders for one convolution's shape that show, live, its
+parameters and FLOPs next to those of a 1x1 convolution with the same channels. The numbers
+come from `resources.conv_cost`. Outside a browser (a saved notebook, a terminal) the explorer
+shows itself as a plain-text table of its current numbers, so a static copy still reads well.
+"""
+import html
+
+import ipywidgets as widgets
+
+from .resources import conv_cost
+
+KERNEL_SIZES = (1, 3, 5, 7, 9, 11)  # odd, so that padding='same' keeps H x W without copies
+
+
+class ConvCostExplorer:
+    """Sliders for (in_channels, out_channels, kernel_size, size) and a live cost table.
+
+    The sliders are the attributes `in_channels`, `out_channels`, `kernel_size` and `size`
+    (an image of size x size pixels, padding 'same', stride 1); moving one recomputes the
+    table (`costs`, `text`, and the HTML in `output`). `widget` is the whole control.
+    """
+
+    def __init__(self, in_channels=192, out_channels=128, kernel_size=3, size=28):
+        if kernel_size not in KERNEL_SIZES:
+            raise ValueError(f"kernel_size must be one of {KERNEL_SIZES}; got {kernel_size!r}")
+        self.in_channels = _slider(widgets.IntSlider, "in_channels", value=in_channels,
+                                   min=1, max=1024)
+        self.out_channels = _slider(widgets.IntSlider, "out_channels", value=out_channels,
+                                    min=1, max=1024)
+        self.kernel_size = _slider(widgets.SelectionSlider, "kernel_size", value=kernel_size,
+                                   options=KERNEL_SIZES)
+        self.size = _slider(widgets.IntSlider, "height = width", value=size, min=1, max=224)
+        self.output = widgets.HTML()
+        for slider in self.sliders:
+            slider.observe(self._on_change, names="value")
+        self.widget = widgets.VBox([*self.sliders, self.output])
+        self.update()
+
+    @property
+    def sliders(self):
+        return (self.in_channels, self.out_channels, self.kernel_size, self.size)
+
+    def costs(self):
+        """{'kxk': (parameters, FLOPs), '1x1': (parameters, FLOPs)} for the current values."""
+        c_in, c_out, k, size = (s.value for s in self.sliders)
+        return {f"{k}x{k}": conv_cost(c_in, c_out, k, size, size),
+                "1x1": conv_cost(c_in, c_out, 1, size, size)}
+
+    def rows(self):
+        """[(label, parameters, FLOPs)] as formatted strings: the kxk conv, the 1x1, their ratio."""
+        (k_label, (k_params, k_flops)), (_, (p1, f1)) = self.costs().items()
+        return [(f"{k_label} conv", f"{k_params:,}", f"{k_flops:,}"),
+                ("1x1 conv", f"{p1:,}", f"{f1:,}"),
+                (f"{k_label} / 1x1", f"{k_params / p1:.2f}×", f"{k_flops / f1:.2f}×")]
+
+    def text(self):
+        """The current table as plain text (what a static notebook or a terminal shows)."""
+        c_in, c_out, k, size = (s.value for s in self.sliders)
+        lines = [f"Conv2d({c_in}, {c_out}, kernel_size={k}) on {c_in} x {size} x {size}, "
+                 "padding 'same'",
+                 f"{'':<16}{'parameters':>14}{'FLOPs':>18}"]
+        lines += [f"{label:<16}{params:>14}{flops:>18}" for label, params, flops in self.rows()]
+        return "\n".join(lines)
+
+    def update(self):
+        """Recompute the table from the sliders' values and show it."""
+        cells = "".join(f"<tr><td>{html.escape(label)}</td><td align='right'>{params}</td>"
+                        f"<td align='right'>{flops}</td></tr>"
+                        for label, params, flops in self.rows())
+        self.output.value = ("<table><tr><th></th><th>parameters</th><th>FLOPs</th></tr>"
+                             f"{cells}</table>")
+
+    def _on_change(self, change):
+        self.update()
+
+    def __repr__(self):
+        return self.text()
+
+    def _repr_mimebundle_(self, **kwargs):
+        """The live control in Jupyter, and the text table for viewers without widgets."""
+        bundle = self.widget._repr_mimebundle_(**kwargs)
+        bundle["text/plain"] = self.text()
+        return bundle
+
+
+def _slider(kind, description, **kwargs):
+    """One labelled slider of the explorer, all of them the same width."""
+    return kind(description=description, style={"description_width": "110px"},
+                layout=widgets.Layout(width="420px"), **kwargs)
+
+
+def conv_cost_explorer(in_channels=192, out_channels=128, kernel_size=3, size=28):
+    """A `ConvCostExplorer`; leave it as the last line of a cell to display it.
+
+    The defaults are the 3x3 branch of GoogLeNet's Inception 3a without its 1x1 reduction
+    (192 x 28 x 28 in, 128 out; Szegedy et al. 2014, table 1).
+    """
+    return ConvCostExplorer(in_channels, out_channels, kernel_size, size)

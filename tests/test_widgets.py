@@ -1,0 +1,51 @@
+"""nin_course.widgets: the cost explorer builds, follows its sliders, agrees with conv_cost."""
+import ipywidgets as widgets
+import pytest
+
+from nin_course.resources import conv_cost
+from nin_course.widgets import KERNEL_SIZES, ConvCostExplorer, conv_cost_explorer
+
+
+def test_explorer_builds_with_its_initial_numbers():
+    explorer = conv_cost_explorer(in_channels=192, out_channels=128, kernel_size=3, size=28)
+    assert isinstance(explorer.widget, widgets.VBox)
+    params, flops = conv_cost(192, 128, 3, 28, 28)
+    assert params == 192 * 128 * 9 + 128  # hand count: weights + biases
+    assert f"{params:,}" in explorer.output.value and f"{flops:,}" in explorer.output.value
+    assert f"{params:,}" in repr(explorer)
+
+
+def test_moving_a_slider_updates_the_displayed_numbers():
+    explorer = ConvCostExplorer(in_channels=16, out_channels=32, kernel_size=3, size=8)
+    before = explorer.output.value
+    explorer.kernel_size.value = 5  # what a user's drag does: the observer recomputes
+    explorer.in_channels.value = 24
+    explorer.size.value = 10
+    assert explorer.output.value != before
+    assert explorer.costs() == {"5x5": conv_cost(24, 32, 5, 10, 10),
+                                "1x1": conv_cost(24, 32, 1, 10, 10)}
+    params, flops = conv_cost(24, 32, 5, 10, 10)
+    params1, flops1 = conv_cost(24, 32, 1, 10, 10)
+    for number in (params, flops, params1, flops1):
+        assert f"{number:,}" in explorer.output.value
+        assert f"{number:,}" in explorer.text()
+
+
+def test_the_ratio_row_is_k_squared_for_flops():
+    explorer = ConvCostExplorer(in_channels=8, out_channels=8, kernel_size=7, size=5)
+    label, _, flops_ratio = explorer.rows()[2]
+    assert label.startswith("7x7") and flops_ratio == f"{49:.2f}×"
+
+
+def test_static_display_is_the_text_table():
+    explorer = conv_cost_explorer()
+    bundle = explorer._repr_mimebundle_()
+    assert bundle["text/plain"] == explorer.text()
+    assert "application/vnd.jupyter.widget-view+json" in bundle
+    assert " at 0x" not in explorer.text()  # no object addresses: the stored output is stable
+
+
+def test_kernel_sizes_are_odd_and_checked():
+    assert all(k % 2 == 1 for k in KERNEL_SIZES)
+    with pytest.raises(ValueError, match="kernel_size"):
+        conv_cost_explorer(kernel_size=4)
