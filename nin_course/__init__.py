@@ -1,5 +1,6 @@
 """nin_course: the helper package of a course on Network In Network (Lin, Chen & Yan 2013)."""
 from .checkpoints import History, load_checkpoint, save_checkpoint, seed_everything
+from .compare import compare_models, copy_weights_by_order, readable
 from .data import (DATASETS, DataNotFoundError, ImageArrays, cache_dir, data_root,
                    load_arrays)
 from .layers import (GlobalAvgPool2d, MLPConv, conv1x1, conv1x1_from_linear, global_avg_pool,
@@ -17,6 +18,7 @@ from .toys import best_line_accuracy, plot_decision_boundaries, train_full_batch
 from .widgets import ConvCostExplorer, conv_cost_explorer
 
 __all__ = [
+    "compare_models", "copy_weights_by_order", "readable",
     "GlobalAvgPool2d", "MLPConv", "conv1x1", "conv1x1_from_linear", "global_avg_pool",
     "linear_at_every_pixel", "unfold_patches",
     "HEADS", "VGG_ARCHS", "CifarNiN", "ImageClassifier", "NiN", "VGGNiN", "init_cnn", "nin_block",
