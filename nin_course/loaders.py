@@ -104,8 +104,10 @@ def random_crop_flip(X, padding=4, generator=None):
     operation for the whole batch; the random numbers come from `generator` on the CPU.
     """
     B, C, H, W = X.shape
-    dy, dx = torch.randint(0, 2 * padding + 1, (2, B, 1), generator=generator).to(X.device)
-    flip = (torch.rand(B, 1, generator=generator) < 0.5).to(X.device)
+    # non_blocking: a plain copy to a GPU waits for the GPU to finish its queue, every batch
+    dy, dx = torch.randint(0, 2 * padding + 1, (2, B, 1), generator=generator).to(
+        X.device, non_blocking=True)
+    flip = (torch.rand(B, 1, generator=generator) < 0.5).to(X.device, non_blocking=True)
     rows = dy + torch.arange(H, device=X.device)  # (B, H), rows of the padded images
     cols = torch.arange(W, device=X.device)
     cols = dx + torch.where(flip, cols.flip(0), cols)  # (B, W), right to left when flipped

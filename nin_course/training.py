@@ -57,8 +57,11 @@ class TrainConfig:
     label_smoothing: float = 0.0
     device: str | None = None      # None: CUDA, else MPS, else CPU
     mixed_precision: bool = True   # bf16 autocast; used on CUDA only
-    channels_last: bool = True     # faster convolutions on tensor cores; used on CUDA only
-    compile: bool = False          # torch.compile: faster epochs after a slow first one
+    channels_last: bool = True     # faster convolutions (tensor cores; oneDNN); CUDA and CPU
+    # torch.compile: faster epochs after a slow first one. A short last batch is padded to the
+    # full batch size (the padding is left out of the loss and the counts), so that it compiles
+    # once for training and once for evaluation and never again for a batch of another size.
+    compile: bool = False
     seed: int | None = None        # seeds everything at the start of fit
     deterministic: bool = False    # repeatable results, slower kernels
     checkpoint_path: str | None = None  # written at the end of every epoch
@@ -209,17 +212,41 @@ def _to_device(X, y, device, channels_last):
     return X.to(device, non_blocking=True, memory_format=fmt), y.to(device, non_blocking=True)
 
 
+def _uses_channels_last(config, device):
+    """Channels-last pays on CUDA (tensor cores) and on the CPU (oneDNN's preferred layout)."""
+    return config.channels_last and device.type in ("cuda", "cpu")
+
+
+def pad_batch(X, batch_size):
+    """A short batch padded with zero images to `batch_size` rows, the real rows first.
+
+    (n, C, H, W) -> (batch_size, C, H, W). A compiled model then sees one batch shape only, and
+    the caller keeps the first n outputs.
+    """
+    missing = batch_size - len(X)
+    if missing <= 0:
+        return X
+    return torch.cat([X, X.new_zeros((missing, *X.shape[1:]))])
+
+
+def batch_size_of(data_iter):
+    """The full batch size of a loader (its `batch_size`), else of its first batch."""
+    size = getattr(data_iter, "batch_size", None)
+    return size if isinstance(size, int) else len(next(iter(data_iter))[1])
+
+
 def _now(device):
     if device.type == "cuda":
         torch.cuda.synchronize(device)  # kernels run asynchronously: wait before reading the clock
     return time.perf_counter()
 
 
-def evaluate(model, data_iter, device=None, mixed_precision=False):
+def evaluate(model, data_iter, device=None, mixed_precision=False, pad_to=None):
     """Mean cross-entropy and accuracy of `model` over (X, y) batches: (loss, acc) floats.
 
     Runs in eval mode without gradients, on `device` (None: where the model's parameters are),
-    and puts the model back in the mode it was in.
+    and puts the model back in the mode it was in. `pad_to`: pad shorter batches to this many
+    rows (see `pad_batch`), for a compiled model.
     """
     device = next(model.parameters()).device if device is None else pick_device(device)
     was_training = model.training
@@ -227,8 +254,9 @@ def evaluate(model, data_iter, device=None, mixed_precision=False):
     loss_sum, correct, n = torch.zeros((), device=device), torch.zeros((), device=device), 0
     with torch.no_grad(), _autocast(device, mixed_precision):
         for X, y in data_iter:
+            X = X if pad_to is None else pad_batch(X, pad_to)
             X, y = _to_device(X, y, device, channels_last=False)
-            logits = model(X).float()
+            logits = model(X)[:len(y)].float()  # (len(y), num_classes): the padding dropped
             loss_sum += F.cross_entropy(logits, y, reduction="sum")
             correct += (logits.argmax(dim=1) == y).sum()
             n += len(y)
@@ -239,9 +267,14 @@ def evaluate(model, data_iter, device=None, mixed_precision=False):
 
 
 def train_step(model, X, y, optimizer, scheduler, config, device):
-    """One optimisation step on a batch already on `device`; returns (logits, loss), detached."""
+    """One optimisation step on a batch already on `device`; returns (logits, loss), detached.
+
+    X may have padding rows after its first len(y) (see `pad_batch`): they get no loss, hence
+    no gradient, so the step is the unpadded one (for a model without batch statistics, such as
+    every NiN here).
+    """
     with _autocast(device, config.mixed_precision):
-        logits = model(X)  # (N, num_classes)
+        logits = model(X)[:len(y)]  # (len(y), num_classes)
     loss = F.cross_entropy(logits.float(), y, label_smoothing=config.label_smoothing)
     optimizer.zero_grad(set_to_none=True)
     loss.backward()
@@ -253,20 +286,24 @@ def train_step(model, X, y, optimizer, scheduler, config, device):
     return logits.detach(), loss.detach()
 
 
-def train_epoch(model, train_iter, optimizer, scheduler, config, device, desc="train"):
+def train_epoch(model, train_iter, optimizer, scheduler, config, device, desc="train",
+                pad_to=None):
     """One pass over train_iter. Returns a dict: loss, acc, examples_per_sec, num_classes, dead.
 
     `dead` is True when every batch's logits were exactly 0. Raises TrainingStuckError as soon as
-    the loss is NaN or infinite (read after every batch; on a GPU every SYNC_EVERY batches).
+    the loss is NaN or infinite (read after every batch; on a GPU every SYNC_EVERY batches, as
+    each read waits for the GPU). `pad_to`: pad shorter batches to this many rows (see
+    `pad_batch`), for a compiled model.
     """
     model.train()
-    use_cl = config.channels_last and device.type == "cuda"
+    use_cl = _uses_channels_last(config, device)
     loss_sum, correct, zero_batches = (torch.zeros((), device=device) for _ in range(3))
     n = num_batches = 0
     every = SYNC_EVERY if device.type in ("cuda", "mps") else 1  # reading is free on the CPU
     start = _now(device)
     with tqdm(train_iter, total=len(train_iter), desc=desc, disable=not config.progress) as bar:
         for X, y in bar:
+            X = X if pad_to is None else pad_batch(X, pad_to)  # before the layout change
             X, y = _to_device(X, y, device, use_cl)
             logits, loss = train_step(model, X, y, optimizer, scheduler, config, device)
             loss_sum += loss * len(y)  # on the device: no wait; a NaN or inf stays in the sum
@@ -322,24 +359,27 @@ def fit(model, train_iter, test_iter=None, config=None, **overrides):
     if config.seed is not None:
         seed_everything(config.seed, config.deterministic)
     device = pick_device(config.device)
-    use_cl = config.channels_last and device.type == "cuda"
+    use_cl = _uses_channels_last(config, device)
     model.to(device, memory_format=torch.channels_last if use_cl else torch.preserve_format)
     optimizer = make_optimizer(model, config)
     scheduler = make_scheduler(optimizer, config, len(train_iter))
     generator = getattr(train_iter, "generator", None)  # a loader's own shuffling generator
     history = _resume(model, optimizer, scheduler, config, generator)
-    net = torch.compile(model) if config.compile else model
+    net, train_pad, test_pad = model, None, None
+    if config.compile:
+        net, train_pad = compile_model(model), batch_size_of(train_iter)
+        test_pad = None if test_iter is None else batch_size_of(test_iter)
     live_plot = LivePlot(enabled=config.live_plot)
     for epoch in range(len(history) + 1, config.num_epochs + 1):
         start = time.perf_counter()
         try:
             stats = train_epoch(net, train_iter, optimizer, scheduler, config, device,
-                                desc=f"epoch {epoch}/{config.num_epochs}")
+                                desc=f"epoch {epoch}/{config.num_epochs}", pad_to=train_pad)
         except TrainingStuckError as err:
             err.history = history
             raise
         test_loss, test_acc = (math.nan, math.nan) if test_iter is None else evaluate(
-            net, test_iter, device, config.mixed_precision)
+            net, test_iter, device, config.mixed_precision, test_pad)
         history.append(epoch=epoch, train_loss=stats["loss"], train_acc=stats["acc"],
                        test_loss=test_loss, test_acc=test_acc,
                        examples_per_sec=stats["examples_per_sec"],
@@ -351,6 +391,16 @@ def fit(model, train_iter, test_iter=None, config=None, **overrides):
                                         epoch=epoch, history=history.as_dict(),
                                         config=_plain(config), generator=generator)
     return history
+
+
+def compile_model(model):
+    """torch.compile(model), after settling what dynamo cannot trace.
+
+    An ImageClassifier finds its smallest input size lazily, by running its layers on 'meta'
+    tensors; done inside a compiled forward that fails, so it is done here, once, beforehand.
+    """
+    getattr(model, "min_input_size", None)
+    return torch.compile(model)
 
 
 def _resume(model, optimizer, scheduler, config, generator):

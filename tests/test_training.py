@@ -346,3 +346,42 @@ def test_fit_draws_nothing_outside_a_notebook():
     plt.close("all")
     fit(tiny_nin(), loaders(n=48)[0], num_epochs=1, live_plot=True, progress=False)
     assert plt.get_fignums() == []
+
+
+def test_a_padded_step_is_the_unpadded_step():
+    """Padding a short batch with zero images changes nothing: the padding gets no loss."""
+    X, y = tiny_data(5, seed=0)
+    steps = []
+    for pad_to in (None, 8):
+        seed_everything(0)
+        model = tiny_nin()
+        config = TrainConfig(lr=0.5, momentum=0.9, label_smoothing=0.1, **QUIET)
+        optimizer = make_optimizer(model, config)
+        X_in = X if pad_to is None else training.pad_batch(X, pad_to)
+        logits, loss = training.train_step(model, X_in, y, optimizer, None, config,
+                                           torch.device("cpu"))
+        steps.append((logits, loss, model.state_dict()))
+    (logits, loss, state), (padded_logits, padded_loss, padded_state) = steps
+    assert padded_logits.shape == (5, NUM_CLASSES)
+    torch.testing.assert_close(padded_logits, logits)
+    torch.testing.assert_close(padded_loss, loss)
+    torch.testing.assert_close(padded_state, state)
+    assert training.pad_batch(X, 5) is X and training.pad_batch(X, 8)[5:].abs().sum() == 0
+
+
+def test_compile_sees_one_batch_size_for_training_and_one_for_evaluation(monkeypatch):
+    """40 training examples in batches of 16 (the last 8), 20 test examples (the last batch 4):
+    dynamo compiles the model twice (train mode, eval mode), never for the short batches.
+    Counted with a backend that compiles nothing, so the test takes no C++ compiler."""
+    from torch._dynamo.testing import CompileCounter
+    torch._dynamo.reset()
+    counter, compile = CompileCounter(), torch.compile
+    monkeypatch.setattr(torch, "compile", lambda model: compile(model, backend=counter))
+    train = DataLoader(TensorDataset(*tiny_data(40, seed=0)), 16, shuffle=True)
+    test = DataLoader(TensorDataset(*tiny_data(20, seed=1)), 16)
+    seed_everything(0)
+    history = fit(tiny_nin(), train, test, num_epochs=2, lr=0.03, optimizer="adamw",
+                  compile=True, **QUIET)
+    assert len(history) == 2 and math.isfinite(history.test_loss[-1])
+    assert counter.frame_count == 2
+    torch._dynamo.reset()
