@@ -33,3 +33,27 @@ class NiN(d2l.Classifier):
             nn.AdaptiveAvgPool2d((1, 1)),
             nn.Flatten())
         self.net.apply(d2l.init_cnn)
+
+
+class FashionMNIST(d2l.FashionMNIST):
+    """d2l.FashionMNIST, unchanged, except that it reads its files from `root`.
+
+    d2l's class takes no root: its base class `d2l.DataModule` sets `self.root = '../data'`
+    (through `save_hyperparameters`) before `d2l.FashionMNIST.__init__` hands it to torchvision.
+    Here `root` is a property that keeps the folder given and ignores that assignment, so the
+    book's own `__init__` (Resize + ToTensor per PIL image, `download=True`) runs as printed.
+    torchvision skips the download when root/FashionMNIST/raw/ holds the four files.
+    """
+
+    def __init__(self, batch_size=64, resize=(28, 28), root="../data"):
+        self._root = str(root)
+        super().__init__(batch_size=batch_size, resize=resize)
+        self.hparams["root"] = self._root
+
+    @property
+    def root(self):
+        return self._root
+
+    @root.setter
+    def root(self, value):
+        pass  # d2l.DataModule.__init__ assigns '../data'; the folder given to __init__ wins

@@ -317,4 +317,12 @@ def _not_found_message(name, root, download, err):
             "or (N, H, W), integer y_train (N,), uint8 x_test, integer y_test and classes "
             "(strings).\n"
             f"Put them there, pass root=..., or point {DATA_ENV} at a folder that holds them, "
-            f"e.g. export {DATA_ENV}=../shared/data")
+            f"e.g. export {DATA_ENV}=$PWD/../shared/data" + _relative_hint(root))
+
+
+def _relative_hint(root):
+    """A note when the folder was a relative path: notebooks run from their own folder."""
+    if Path(root).is_absolute():
+        return ""
+    return (f"\n{root} is a relative path, read from {Path.cwd()} (a notebook runs from its own "
+            "folder): give an absolute path.")

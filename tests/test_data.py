@@ -253,6 +253,17 @@ def test_missing_data_offline_names_the_files(name, download, tmp_path, offline)
     assert ("download failed" in message) == download
 
 
+
+def test_a_relative_data_root_is_named_as_such(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv(DATA_ENV, "../shared/data")
+    with pytest.raises(DataNotFoundError, match="relative path, read from") as info:
+        load_arrays("fashion-mnist", download=False)
+    assert str(tmp_path) in str(info.value) and "absolute path" in str(info.value)
+    with pytest.raises(DataNotFoundError) as info:
+        load_arrays("fashion-mnist", root=tmp_path, download=False)
+    assert "relative path" not in str(info.value)
+
 def test_expected_files_match_torchvision(tmp_path):
     datasets = torchvision.datasets
     fashion = datasets.FashionMNIST

@@ -1,0 +1,230 @@
+"""Fashion-MNIST recipes: the chapter's (d2l.ai 8.3) and a faster, better one, sized by a profile.
+
+A `Recipe` holds every decision of a training run: the model, the input pipeline (image size,
+batch size, normalisation, augmentation) and the `TrainConfig`. Build and train it with
+```python
+recipe = fast_recipe()                      # sized by NIN_COURSE_PROFILE
+model, train_iter, test_iter = recipe.build()
+history = fit(model, train_iter, test_iter, recipe.config)
+```
+- `d2l_recipe`: the chapter's settings (d2l's NiN at 224x224, batch 128, plain SGD with lr 0.05,
+  10 epochs, no normalisation, no augmentation) on nin_course's input pipeline and trainer;
+- `fast_recipe`: `FashionNiN`, a NiN with batch norm sized for Fashion-MNIST's own 28x28
+  pixels, with normalised inputs, AdamW, a one-cycle schedule and label smoothing (and, as an
+  option, random crops and flips);
+- `book_run`: the chapter's run on the book's own classes (`d2l.Trainer`, `d2l.FashionMNIST`).
+
+The run profile (see profiles.py) caps the image size, the number of epochs and the examples.
+"""
+import math
+from collections.abc import Callable
+from dataclasses import dataclass, replace
+
+import numpy as np
+from torch import nn
+
+from .layers import MLPConv
+from .loaders import ArrayLoader, balanced_indices, channel_stats, subset
+from .data import load_arrays
+from .models import ImageClassifier, NiN
+from .profiles import Profile, get_profile
+from .training import TrainConfig, pick_device
+
+D2L_EPOCHS = 10     # d2l.ai 8.3 trains NiN for 10 epochs ...
+D2L_IMAGE_SIZE = 224  # ... on Fashion-MNIST resized from 28x28 to 224x224 ...
+D2L_BATCH_SIZE = 128  # ... in batches of 128, with plain SGD at lr 0.05
+D2L_TRAIN_SIZE = 60_000  # Fashion-MNIST's training images
+FAST_EPOCHS = 10    # the full fast recipe; on a shared 2-core CPU, time_to_accuracy.py runs fewer
+# With plain SGD, d2l's NiN sits at loss ln(10) for hundreds of steps before it learns (a cpu
+# profile run, 2 epochs of 40 steps, ends inside that phase). `fit` stops a run whose loss stays
+# at ln(10) for `stuck_patience` epochs; the chapter's recipe gets at least this many steps first.
+D2L_PLATEAU_STEPS = 1_000
+
+
+@dataclass(frozen=True)
+class Recipe:
+    """A training run: `model()` builds the network, the rest describes the data and training."""
+    name: str
+    model: Callable[[], nn.Module]  # a fresh, initialised model each call
+    image_size: int                 # side of the images the model sees; 28 = no resize
+    batch_size: int
+    config: TrainConfig
+    train_size: int | None = None   # training examples (a class-balanced subset); None: all
+    test_size: int | None = None
+    normalize: bool = False         # subtract the training set's mean, divide by its std
+    augment: bool = False           # random crop of the zero-padded image, horizontal flip
+    padding: int = 0                # pixels of padding around the image for the random crop
+    drop_last: bool = False         # skip each epoch's short last training batch (batch norm)
+    dataset: str = "fashion-mnist"
+
+    def build(self, root=None, device=None, seed=0):
+        """(model, train_iter, test_iter): a fresh model and ArrayLoaders on the training device.
+
+        `device`: where the data live (None: config.device, else the best one here), which
+        must be where `fit` trains. `seed` picks the subset and the shuffles.
+        """
+        device = pick_device(self.config.device if device is None else device)
+        arrays = subset(load_arrays(self.dataset, root), self.train_size, self.test_size, seed)
+        mean, std = channel_stats(arrays.x_train) if self.normalize else (None, None)
+        resize = None if self.image_size == arrays.x_train.shape[1] else self.image_size
+        common = dict(device=device, resize=resize, mean=mean, std=std)
+        train_iter = ArrayLoader(arrays.x_train, arrays.y_train, self.batch_size, shuffle=True,
+                                 augment=self.augment, padding=self.padding, seed=seed,
+                                 drop_last=self.drop_last, **common)
+        # evaluation keeps no activations for a backward pass: bigger batches are cheap
+        test_iter = ArrayLoader(arrays.x_test, arrays.y_test, 2 * self.batch_size, **common)
+        return self.model(), train_iter, test_iter
+
+    def describe(self):
+        """One line per setting, for printing in a lesson."""
+        c = self.config
+        schedule = c.lr_schedule or "constant"
+        augmented = f"crop (padding {self.padding}) + flip" if self.augment else "no"
+        return "\n".join([
+            f"recipe          {self.name}",
+            f"examples        {_count(self.train_size)} train / {_count(self.test_size)} test",
+            f"image size      {self.image_size}x{self.image_size}",
+            f"batch size      {self.batch_size}",
+            f"epochs          {c.num_epochs}",
+            f"optimizer       {c.optimizer}, lr {c.lr}, momentum {c.momentum}, weight decay "
+            f"{c.weight_decay}",
+            f"lr schedule     {schedule}",
+            f"label smoothing {c.label_smoothing}",
+            f"normalised      {self.normalize}",
+            f"augmented       {augmented}",
+        ])
+
+
+def _count(size):
+    return "all" if size is None else f"{size:,}"
+
+
+def _profile(profile):
+    return profile if isinstance(profile, Profile) else get_profile(profile)
+
+
+def d2l_recipe(profile=None, *, image_size=D2L_IMAGE_SIZE, **config):
+    """The chapter's recipe on nin_course: d2l's NiN, 224x224, batch 128, SGD lr 0.05, 10 epochs.
+
+    `profile` (a Profile or its name; None: NIN_COURSE_PROFILE) caps the image size, epochs and
+    examples. Other keyword arguments override TrainConfig fields (e.g. device='cpu').
+    """
+    profile = _profile(profile)
+    size = profile.image_size(image_size)
+    steps_per_epoch = math.ceil((profile.train_size or D2L_TRAIN_SIZE) / D2L_BATCH_SIZE)
+    settings = dict(lr=0.05, num_epochs=profile.epochs(D2L_EPOCHS), optimizer="sgd",
+                    stuck_patience=max(2, math.ceil(D2L_PLATEAU_STEPS / steps_per_epoch)))
+    return Recipe(
+        name=f"d2l: NiN at {size}x{size}", image_size=size, batch_size=D2L_BATCH_SIZE,
+        model=lambda: NiN(num_classes=10, in_channels=1, input_size=size),
+        config=TrainConfig(**{**settings, **config}),
+        train_size=profile.train_size, test_size=profile.test_size)
+
+
+def mlpconv_bn(in_channels, out_channels, kernel_size, stride=1, padding=0):
+    """An mlpconv layer (eq. 2 of Lin et al. 2013) with batch normalisation before every ReLU.
+
+    (N, in_channels, H, W) -> (N, out_channels[-1], H', W'): a k x k convolution, then 1x1
+    convolutions, each followed by BatchNorm2d and ReLU. Batch normalisation (Ioffe & Szegedy
+    2015, two years after NIN; d2l.ai 8.5) keeps every layer's inputs at a steady scale, which
+    lets a deep stack of ReLU layers learn quickly at a high learning rate.
+    """
+    layers, c_in = [], in_channels
+    for i, c_out in enumerate(out_channels):
+        k, s, p = (kernel_size, stride, padding) if i == 0 else (1, 1, 0)
+        layers += [nn.Conv2d(c_in, c_out, k, s, p, bias=False),  # the BN's shift is the bias
+                   nn.BatchNorm2d(c_out), nn.ReLU()]
+        c_in = c_out
+    return nn.Sequential(*layers)
+
+
+class FashionNiN(ImageClassifier):
+    """A NiN for 28x28 grey images: three mlpconv blocks with batch norm, global average pooling.
+
+    5x5 mlpconv 32-32 with stride 2 (28 -> 14), 3x3 mlpconv 64-64, max-pool 2 (14 -> 7),
+    3x3 mlpconv 128-128, and a 1x1 convolution to one map per class *without* a ReLU, then
+    global average pooling: 1x28x28 -> 32x14x14 -> 64x14x14 -> 64x7x7 -> 128x7x7 -> 10x7x7 ->
+    10. With no ReLU on the class maps a logit can be negative, and no class map can die (the
+    loss stuck at ln(10) of lesson 04). 116,650 parameters and 9.3 million multiply-adds per
+    image, against 2.0 million and 0.76 billion for d2l's NiN at 224x224.
+    """
+
+    def __init__(self, num_classes=10, in_channels=1, widths=(32, 64, 128), input_size=28):
+        a, b, c = widths
+        features = nn.Sequential(
+            mlpconv_bn(in_channels, (a, a), kernel_size=5, stride=2, padding=2),  # (N, a, 14, 14)
+            mlpconv_bn(a, (b, b), kernel_size=3, padding=1),                      # (N, b, 14, 14)
+            nn.MaxPool2d(2),                                                      # (N, b, 7, 7)
+            mlpconv_bn(b, (c, c), kernel_size=3, padding=1),                      # (N, c, 7, 7)
+            nn.Conv2d(c, num_classes, kernel_size=1))                 # (N, num_classes, 7, 7)
+        super().__init__(features, in_channels, num_classes, input_size)
+        # Find the smallest input size now, in eval mode: in training mode, batch norm cannot
+        # run on the 1x1 maps of a single test image that the search uses.
+        self.eval()
+        self.min_input_size  # noqa: B018 (computed once and cached)
+        self.train()
+
+
+def fast_recipe(profile=None, *, augment=False, **config):
+    """A better recipe: FashionNiN at 28x28, normalised inputs, AdamW + one-cycle, batch 256.
+
+    `profile` caps the epochs and examples (the image size is already small). `augment=True`
+    adds random crops (padding 2) and flips: they help long runs, but cost accuracy in runs of
+    a few epochs (on a 20,000-image subset, 3 epochs: 0.82 with them, 0.86 without), so they
+    are off by default. Other keyword arguments override TrainConfig fields (e.g.
+    num_epochs=4, device='cpu'). Training drops each epoch's short last batch (96 of 60,000
+    images, different ones every epoch): batch norm would take a compiled model's padding
+    (see training.pad_batch) into its statistics.
+    """
+    profile = _profile(profile)
+    settings = dict(
+        lr=1e-2, optimizer="adamw", weight_decay=0.05,  # AdamW: a step size per parameter
+        lr_schedule="onecycle",    # warm-up, then a cosine decay to 0 by the last batch
+        label_smoothing=0.1,       # soft targets: less over-confidence, better test accuracy
+        num_epochs=profile.epochs(FAST_EPOCHS))
+    return Recipe(
+        name="fast: FashionNiN at 28x28", image_size=28, batch_size=256,
+        model=lambda: FashionNiN(num_classes=10, in_channels=1),
+        config=TrainConfig(**{**settings, **config}),
+        train_size=profile.train_size, test_size=profile.test_size,
+        normalize=True, augment=augment, padding=2, drop_last=True)
+
+
+def book_run(profile=None, root=None, seed=0):
+    """The chapter's run on the book's own classes: (model, data, trainer), sized by the profile.
+
+    As d2l.ai 8.3: `book.NiN(lr=0.05)`, `d2l.FashionMNIST(batch_size=128, resize=(224, 224))`
+    (here `book.FashionMNIST`, which reads from `root`, default the data root), lazy layers
+    initialised by `apply_init` on one batch, and `d2l.Trainer(max_epochs=10, num_gpus=1)`.
+    A smaller profile swaps data.train / data.val for the same class-balanced subsets that
+    `Recipe.build` uses, caps the image size and the epochs. Train with trainer.fit(model, data).
+    Imports d2l (slow).
+    """
+    from d2l import torch as d2l
+
+    from . import book
+    from .data import data_root
+    profile = _profile(profile)
+    size = profile.image_size(D2L_IMAGE_SIZE)
+    data = book.FashionMNIST(batch_size=D2L_BATCH_SIZE, resize=(size, size),
+                             root=data_root() if root is None else root)
+    data.train = _book_subset(data.train, profile.train_size, seed, 0)
+    data.val = _book_subset(data.val, profile.test_size, seed, 1)
+    model = book.NiN(lr=0.05)
+    model.apply_init([next(iter(data.get_dataloader(True)))[0]], d2l.init_cnn)
+    trainer = d2l.Trainer(max_epochs=profile.epochs(D2L_EPOCHS), num_gpus=1)
+    return model, data, trainer
+
+
+def _book_subset(dataset, size, seed, split):
+    """The torchvision data set, or a Subset of the examples that `loaders.subset` would pick."""
+    from torch.utils.data import Subset
+    if size is None or size >= len(dataset):
+        return dataset
+    labels = np.asarray(dataset.targets)
+    return Subset(dataset, balanced_indices(labels, size, np.random.default_rng([seed, split])))
+
+
+def with_config(recipe, **config):
+    """The recipe with some TrainConfig fields replaced: with_config(r, num_epochs=2)."""
+    return replace(recipe, config=replace(recipe.config, **config))
