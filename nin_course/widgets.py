@@ -14,7 +14,27 @@ from .resources import conv_cost
 KERNEL_SIZES = (1, 3, 5, 7, 9, 11)  # odd, so that padding='same' keeps H x W without copies
 
 
-class ConvCostExplorer:
+class LiveControl:
+    """What every control here shares: redraw on any change, show as text outside Jupyter.
+
+    A subclass sets `widget` (the whole control) and defines `update()` (redraw) and `text()`
+    (its current state as plain text).
+    """
+
+    def _on_change(self, change):
+        self.update()
+
+    def __repr__(self):
+        return self.text()
+
+    def _repr_mimebundle_(self, **kwargs):
+        """The live control in Jupyter, and the text for viewers without widgets."""
+        bundle = self.widget._repr_mimebundle_(**kwargs)
+        bundle["text/plain"] = self.text()
+        return bundle
+
+
+class ConvCostExplorer(LiveControl):
     """Sliders for (in_channels, out_channels, kernel_size, size) and a live cost table.
 
     The sliders are the attributes `in_channels`, `out_channels`, `kernel_size` and `size`
@@ -72,17 +92,6 @@ class ConvCostExplorer:
         self.output.value = ("<table><tr><th></th><th>parameters</th><th>FLOPs</th></tr>"
                              f"{cells}</table>")
 
-    def _on_change(self, change):
-        self.update()
-
-    def __repr__(self):
-        return self.text()
-
-    def _repr_mimebundle_(self, **kwargs):
-        """The live control in Jupyter, and the text table for viewers without widgets."""
-        bundle = self.widget._repr_mimebundle_(**kwargs)
-        bundle["text/plain"] = self.text()
-        return bundle
 
 
 def _slider(kind, description, **kwargs):

@@ -20,12 +20,7 @@ QUIET = dict(progress=False, live_plot=False)
 TINY = Profile("tiny", 40, 20, 1, 72, "tests: 40 examples, 1 epoch, <= 72 px")
 
 
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_thread")  # see conftest.py
 
 
 def fake_fashion_mnist(num_train=600, num_test=300, seed=0):
