@@ -1,5 +1,6 @@
 """nin_course: the helper package of a course on Network In Network (Lin, Chen & Yan 2013)."""
 from .checkpoints import History, load_checkpoint, save_checkpoint, seed_everything
+from .classmaps import ClassMapViewer, class_maps, overlay, plot_class_maps, upsample
 from .compare import compare_models, copy_weights_by_order, readable
 from .data import (DATASETS, DataNotFoundError, ImageArrays, cache_dir, data_root,
                    load_arrays)
@@ -8,6 +9,7 @@ from .layers import (GlobalAvgPool2d, MLPConv, conv1x1, conv1x1_from_linear, glo
 from .loaders import ArrayLoader, channel_stats, load_data, subset
 from .models import (HEADS, VGG_ARCHS, CifarNiN, ImageClassifier, NiN, VGGNiN, init_cnn,
                      nin_block, num_parameters, shape_walk)
+from .paper import PAPER_RESULTS, PaperResult, cifar_recipe, paper_result, train_cifar_nin
 from .plots import LivePlot, in_notebook, plot_history, show_images
 from .profiles import PROFILES, Profile, get_profile
 from .resources import (conv_cost, count_parameters, format_bytes, format_count,
@@ -33,4 +35,6 @@ __all__ = [
     "LivePlot", "in_notebook", "plot_history", "show_images",
     "best_line_accuracy", "plot_decision_boundaries", "train_full_batch", "xor_strips",
     "ConvCostExplorer", "conv_cost_explorer",
+    "PAPER_RESULTS", "PaperResult", "cifar_recipe", "paper_result", "train_cifar_nin",
+    "ClassMapViewer", "class_maps", "overlay", "plot_class_maps", "upsample",
 ]

@@ -1,0 +1,214 @@
+"""Class confidence maps: what the last mlpconv layer of a NIN sees, class by class (Fig. 4).
+
+With global average pooling, the last mlpconv layer makes one map per class and the logit of
+class c is the mean of map c (Lin et al. 2013, sec. 3.2), so map c shows *where* in the image
+the evidence for class c lies. This module extracts the maps (`class_maps`), upsamples them to
+the image (`upsample`), lays them over it (`overlay`), draws the paper's Fig. 4 for a few images
+(`plot_class_maps`), and browses them interactively (`ClassMapViewer`, with ipywidgets).
+"""
+import html
+import io
+
+import ipywidgets as widgets
+import matplotlib
+import matplotlib.pyplot as plt
+import numpy as np
+import torch
+from matplotlib.figure import Figure
+from torch.nn import functional as F
+
+from .widgets import LiveControl
+
+
+def class_maps(model, X):
+    """The last mlpconv's maps, one per class: (N, C, H, W) -> (N, num_classes, h, w).
+
+    `model` is an ImageClassifier (NiN, CifarNiN ...): the maps are `model.features(X)`, taken
+    in eval mode (dropout off) without gradients; the model's mode is restored afterwards. With
+    a 'gap' head, `class_maps(model, X).mean(dim=(2, 3))` is exactly `model(X)`.
+    """
+    if not hasattr(model, "features") or not hasattr(model, "num_classes"):
+        raise ValueError(f"class_maps needs a NIN with .features and .num_classes (NiN, CifarNiN); "
+                         f"got {type(model).__name__}")
+    model.check_input(X)
+    was_training = model.training
+    model.eval()
+    try:
+        with torch.no_grad():
+            maps = model.features(X)
+    finally:
+        model.train(was_training)
+    if maps.ndim != 4 or maps.shape[1] != model.num_classes:
+        raise ValueError(f"the last layer of {type(model).__name__} gives maps of shape "
+                         f"{tuple(maps.shape)}, not one map per class ({model.num_classes})")
+    return maps
+
+
+def upsample(maps, size):
+    """Bilinear upsampling of maps to `size` (an int or (H, W)): (..., h, w) -> (..., H, W).
+
+    Takes one map (h, w), the maps of one image (K, h, w) or a batch (N, K, h, w).
+    """
+    maps = torch.as_tensor(maps, dtype=torch.float32)
+    if maps.ndim not in (2, 3, 4):
+        raise ValueError(f"upsample takes maps (h, w), (K, h, w) or (N, K, h, w); got shape "
+                         f"{tuple(maps.shape)}")
+    size = (size, size) if isinstance(size, int) else tuple(size)
+    batch = maps.reshape(-1, 1, *maps.shape[-2:])  # every map as its own one-channel image
+    big = F.interpolate(batch, size=size, mode="bilinear", align_corners=False)
+    return big.reshape(*maps.shape[:-2], *size)
+
+
+def _image_hwc(image):
+    """One image as a float array (H, W, 3) in [0, 1]: from uint8 (H, W, C) or float (C, H, W)."""
+    image = image.detach().cpu().numpy() if isinstance(image, torch.Tensor) else np.asarray(image)
+    if image.ndim == 3 and image.shape[0] in (1, 3) and image.shape[-1] not in (1, 3):
+        image = image.transpose(1, 2, 0)  # (C, H, W) -> (H, W, C)
+    if image.ndim != 3 or image.shape[-1] not in (1, 3):
+        raise ValueError(f"expected one image (H, W, C) or (C, H, W) with 1 or 3 channels; got "
+                         f"shape {image.shape}")
+    image = image.astype(np.float32) / 255 if image.dtype == np.uint8 else image.astype(np.float32)
+    return np.repeat(image, 3, axis=-1) if image.shape[-1] == 1 else np.clip(image, 0, 1)
+
+
+def overlay(image, heat, alpha=0.5, cmap="jet", vmax=None):
+    """`heat` (h, w), upsampled to the image, coloured and blended over it: (H, W, 3) in [0, 1].
+
+    image: uint8 (H, W, C) or float (C, H, W) in [0, 1]. The colours run from 0 (the maps come
+    out of a ReLU, so 0 is "no evidence") to `vmax` (default: the map's maximum); give several
+    maps the same vmax to compare them. alpha is the weight of the colours.
+    """
+    rgb = _image_hwc(image)
+    heat = upsample(heat, rgb.shape[:2]).cpu().numpy()  # (H, W)
+    top = float(heat.max()) if vmax is None else float(vmax)
+    scaled = np.clip(heat / top, 0, 1) if top > 0 else np.zeros_like(heat)
+    colours = matplotlib.colormaps[cmap](scaled)[..., :3]  # (H, W, 3)
+    return (1 - alpha) * rgb + alpha * colours
+
+
+def plot_class_maps(images, maps, classes, labels=None, alpha=0.5, cmap="jet"):
+    """The paper's Fig. 4: each image, then its map for every class laid over it. A Figure.
+
+    images: N images, uint8 (N, H, W, C) or float (N, C, H, W); maps: (N, K, h, w) from
+    `class_maps`; classes: K names; labels: N true classes (their column is framed). The maps
+    of one image share one colour scale, so the brightest column is the strongest class. End
+    the cell with plt.show() to display it.
+    """
+    maps = torch.as_tensor(maps).cpu()
+    N, K = maps.shape[:2]
+    fig, axes = plt.subplots(N, K + 1, figsize=(1.1 * (K + 1), 1.25 * N), squeeze=False,
+                             layout="constrained")
+    for i in range(N):
+        axes[i, 0].imshow(_image_hwc(images[i]))
+        if labels is not None:
+            axes[i, 0].set_title(str(classes[int(labels[i])]), fontsize=8)
+        top = float(maps[i].max())
+        for k in range(K):
+            ax = axes[i, k + 1]
+            ax.imshow(overlay(images[i], maps[i, k], alpha, cmap, vmax=top))
+            if i == 0:
+                ax.set_title(str(classes[k]), fontsize=8)
+            if labels is not None and k == int(labels[i]):
+                ax.patch.set_edgecolor("lime")  # frame the true class
+                ax.patch.set_linewidth(4)
+    for ax in axes.flat:
+        ax.set_xticks([])
+        ax.set_yticks([])
+    for ax in axes[:, 0]:
+        ax.axis("off")
+    return fig
+
+
+def _logits(model, X):
+    """model(X) in eval mode without gradients; the model's mode is restored."""
+    was_training = model.training
+    model.eval()
+    try:
+        with torch.no_grad():
+            return model(X)
+    finally:
+        model.train(was_training)
+
+
+def figure_png(fig, dpi=100):
+    """A Figure as PNG bytes (works with any matplotlib backend)."""
+    buffer = io.BytesIO()
+    fig.savefig(buffer, format="png", dpi=dpi)
+    return buffer.getvalue()
+
+
+class ClassMapViewer(LiveControl):
+    """Browse images and classes: the image, the class's map, and the map laid over the image.
+
+    model: a NIN (see `class_maps`); X: the model's inputs (N, C, H, W) (normalised as in
+    training); images: the same N images for display, uint8 (N, H, W, C); labels: their N
+    classes; classes: the class names. The controls are the attributes `index` (which image),
+    `class_index` (which class's map; it starts at the predicted class of each image) and
+    `alpha`. Changing one redraws `image` (a PNG) and `info` (HTML); `widget` is the whole
+    control, `text()` its current state as plain text.
+    """
+
+    def __init__(self, model, X, images, labels, classes, alpha=0.5):
+        if not len(X) == len(images) == len(labels):
+            raise ValueError(f"X, images and labels must hold the same number of images; got "
+                             f"{len(X)}, {len(images)} and {len(labels)}")
+        self.maps = class_maps(model, X).cpu()  # (N, K, h, w)
+        self.probs = torch.softmax(_logits(model, X), dim=1).cpu()  # (N, K)
+        self.images, self.classes = images, list(classes)
+        self.labels = [int(y) for y in labels]
+        self.index = widgets.IntSlider(value=0, min=0, max=len(X) - 1, description="image")
+        self.class_index = widgets.Dropdown(options=[(c, k) for k, c in enumerate(self.classes)],
+                                            value=self.predicted(0), description="class map")
+        self.alpha = widgets.FloatSlider(value=alpha, min=0, max=1, step=0.05,
+                                         description="overlay")
+        self.image = widgets.Image(format="png")
+        self.info = widgets.HTML()
+        self.index.observe(self._on_index, names="value")
+        for control in (self.class_index, self.alpha):
+            control.observe(self._on_change, names="value")
+        self.widget = widgets.VBox([widgets.HBox([self.index, self.class_index, self.alpha]),
+                                    self.info, self.image])
+        self.update()
+
+    def predicted(self, i):
+        """The class the model predicts for image i."""
+        return int(self.probs[i].argmax())
+
+    def text(self):
+        """The current image's true class, prediction, top classes, and the map shown."""
+        i, k = self.index.value, self.class_index.value
+        top = torch.topk(self.probs[i], min(3, len(self.classes)))
+        ranked = ", ".join(f"{self.classes[int(c)]} {p:.0%}" for p, c in zip(*top))
+        return (f"image {i}: true class {self.classes[self.labels[i]]}, predicted "
+                f"{self.classes[self.predicted(i)]} (top: {ranked})\n"
+                f"map of class {self.classes[k]}: mean {self.maps[i, k].mean():.3f}, "
+                f"max {self.maps[i, k].max():.3f} (max over all classes "
+                f"{self.maps[i].max():.3f})")
+
+    def render(self):
+        """PNG bytes of three panels: the image, the class's map, the map over the image."""
+        i, k = self.index.value, self.class_index.value
+        fig = Figure(figsize=(6.6, 2.4), layout="constrained")
+        axes = fig.subplots(1, 3)
+        top = float(self.maps[i].max()) or 1.0  # one scale for every class of this image
+        axes[0].imshow(_image_hwc(self.images[i]))
+        axes[0].set_title(f"true: {self.classes[self.labels[i]]}", fontsize=9)
+        axes[1].imshow(self.maps[i, k].numpy(), cmap="jet", vmin=0, vmax=top)
+        axes[1].set_title(f"map {self.classes[k]} ({tuple(self.maps.shape[-2:])})", fontsize=9)
+        axes[2].imshow(overlay(self.images[i], self.maps[i, k], self.alpha.value, vmax=top))
+        axes[2].set_title("upsampled, over the image", fontsize=9)
+        for ax in axes:
+            ax.axis("off")
+        return figure_png(fig)
+
+    def update(self):
+        """Redraw the picture and the text for the current controls."""
+        self.image.value = self.render()
+        self.info.value = "<pre>" + html.escape(self.text()) + "</pre>"
+
+    def _on_index(self, change):
+        predicted = self.predicted(change["new"])
+        if self.class_index.value != predicted:
+            self.class_index.value = predicted  # which redraws, through _on_change
+        else:
+            self.update()

@@ -1,0 +1,125 @@
+"""nin_course.classmaps: the last mlpconv's maps are the evidence GAP averages into the logits."""
+import matplotlib.pyplot as plt
+import numpy as np
+import pytest
+import torch
+from matplotlib.figure import Figure
+
+from nin_course.classmaps import (ClassMapViewer, class_maps, overlay, plot_class_maps,
+                                  upsample)
+from nin_course.models import CifarNiN
+
+CLASSES = [f"class {k}" for k in range(10)]
+
+
+@pytest.fixture(scope="module")
+def model():
+    torch.manual_seed(0)
+    return CifarNiN(num_classes=10)
+
+
+@pytest.fixture(scope="module")
+def batch():
+    torch.manual_seed(1)
+    images = torch.randint(0, 256, (4, 32, 32, 3), dtype=torch.uint8)  # as stored: (N, H, W, C)
+    X = images.permute(0, 3, 1, 2).float() / 255  # as the model takes them: (N, C, H, W)
+    return images, X, torch.tensor([0, 3, 5, 9])
+
+
+@pytest.mark.parametrize("num_classes", [10, 100])
+def test_one_map_per_class(num_classes, batch):
+    torch.manual_seed(0)
+    maps = class_maps(CifarNiN(num_classes=num_classes), batch[1])
+    assert maps.shape == (4, num_classes, 8, 8)
+    assert not maps.requires_grad and (maps >= 0).all()  # ReLU outputs
+
+
+def test_map_c_averages_to_logit_c_exactly_with_gap(model, batch):
+    """Sec. 3.2: with GAP the logit of class c is the mean of map c, nothing more."""
+    X = batch[1]
+    maps = class_maps(model, X)
+    with torch.no_grad():
+        logits = model.eval()(X)
+    assert torch.equal(maps.mean(dim=(2, 3)), logits)
+
+
+def test_fc_head_maps_are_not_the_logits(batch):
+    torch.manual_seed(0)
+    model = CifarNiN(head="fc").eval()
+    maps = class_maps(model, batch[1])
+    assert maps.shape == (4, 10, 8, 8)
+    with torch.no_grad():
+        assert not torch.allclose(maps.mean(dim=(2, 3)), model(batch[1]))
+
+
+def test_class_maps_uses_eval_mode_and_restores_the_mode(model, batch):
+    model.train()
+    first, second = class_maps(model, batch[1]), class_maps(model, batch[1])
+    assert torch.equal(first, second), "dropout must be off while the maps are taken"
+    assert model.training
+    model.eval()
+
+
+def test_class_maps_explains_a_wrong_model():
+    with pytest.raises(ValueError, match="features"):
+        class_maps(torch.nn.Linear(3, 10), torch.zeros(1, 3, 32, 32))
+
+
+@pytest.mark.parametrize("shape", [(8, 8), (10, 8, 8), (2, 10, 8, 8)])
+def test_upsample_to_the_image_size(shape):
+    maps = torch.rand(shape)
+    big = upsample(maps, 32)
+    assert big.shape == (*shape[:-2], 32, 32)
+    assert torch.allclose(upsample(torch.full(shape, 2.0), (32, 24)), torch.tensor(2.0))
+
+
+def test_upsample_rejects_a_vector():
+    with pytest.raises(ValueError, match="maps"):
+        upsample(torch.rand(8), 32)
+
+
+def test_overlay_blends_the_map_over_the_image(batch):
+    images, X, _ = batch
+    heat = torch.rand(8, 8)
+    blended = overlay(images[0], heat)  # uint8 (H, W, C) image
+    assert blended.shape == (32, 32, 3) and blended.min() >= 0 and blended.max() <= 1
+    np.testing.assert_allclose(overlay(images[0], heat, alpha=0), images[0].numpy() / 255,
+                               rtol=0, atol=1e-6)
+    np.testing.assert_allclose(overlay(X[0], heat, alpha=0.3), overlay(images[0], heat, 0.3),
+                               rtol=0, atol=1e-6)  # a float (C, H, W) image gives the same
+    assert not np.allclose(overlay(images[0], heat, alpha=1), overlay(images[0], heat, alpha=0))
+
+
+def test_plot_class_maps_draws_an_image_and_a_map_per_class(model, batch):
+    images, X, labels = batch
+    fig = plot_class_maps(images[:2], class_maps(model, X[:2]), CLASSES, labels[:2])
+    assert isinstance(fig, Figure) and len(fig.axes) == 2 * 11
+    plt.close(fig)
+
+
+def test_viewer_builds_and_updates_when_a_control_moves(model, batch):
+    images, X, labels = batch
+    viewer = ClassMapViewer(model, X, images, labels, CLASSES)
+    assert viewer.image.value[:4] == b"\x89PNG"
+    assert viewer.class_index.value == viewer.predicted(0)
+    assert "image 0: true class class 0" in viewer.info.value
+    before_image, before_info = viewer.image.value, viewer.info.value
+
+    viewer.index.value = 3  # another image: the class follows its prediction
+    assert viewer.class_index.value == viewer.predicted(3)
+    assert "image 3: true class class 9" in viewer.info.value
+    assert viewer.image.value != before_image and viewer.info.value != before_info
+
+    other = (viewer.class_index.value + 1) % 10
+    viewer.class_index.value = other
+    assert f"map of class {CLASSES[other]}" in viewer.text()
+    shown = viewer.image.value
+    viewer.alpha.value = 0.9
+    assert viewer.image.value != shown
+    assert viewer._repr_mimebundle_()["text/plain"] == viewer.text()
+
+
+def test_viewer_checks_its_inputs(model, batch):
+    images, X, labels = batch
+    with pytest.raises(ValueError, match="same number"):
+        ClassMapViewer(model, X, images[:2], labels, CLASSES)
