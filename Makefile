@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 export NIN_COURSE_DATA ?= $(HOME)/.nin_course/data
 
-.PHONY: setup lab test unit notebooks execute clean-venv
+.PHONY: setup lab test unit notebooks execute clean-venv exercises solutions grade grade-folder
 
 setup: $(STAMP)
 
@@ -25,10 +25,14 @@ $(STAMP): requirements.txt pyproject.toml
 lab: setup
 	$(BIN)/jupyter lab notebooks/
 
-# Unit tests, then every lesson notebook against its stored outputs (nbval strict).
+# Unit tests, then every lesson notebook against its stored outputs (nbval strict), then the
+# exercises: the unanswered student notebooks must run (nbval lax), the solutions must give their
+# stored outputs again (nbval strict; their last cell shows every check passing).
 test: setup
 	$(BIN)/python -m pytest tests
 	$(BIN)/python -m pytest --nbval --nbval-current-env --nbval-sanitize-with notebooks/sanitize.cfg notebooks
+	$(BIN)/python -m pytest --nbval-lax --nbval-current-env exercises/[0-9][0-9]_*.ipynb
+	$(BIN)/python -m pytest --nbval --nbval-current-env --nbval-sanitize-with exercises/sanitize.cfg exercises/solutions
 
 unit: setup
 	$(BIN)/python -m pytest tests
@@ -36,6 +40,25 @@ unit: setup
 # Re-execute every lesson in place, top to bottom, so that stored outputs match the code.
 execute: setup
 	NIN_COURSE_PROFILE=$${NIN_COURSE_PROFILE:-smoke} $(BIN)/python tools/execute_notebooks.py notebooks/*.ipynb
+
+# Exercises: generate the student notebooks, solution notebooks and autograders from their one
+# source, exercises/source/*.ipynb (otter assign); run the solutions in place (cpu profile).
+exercises: setup
+	$(BIN)/python tools/assign.py
+
+solutions: setup
+	NIN_COURSE_PROFILE=$${NIN_COURSE_PROFILE:-cpu} $(BIN)/python tools/execute_notebooks.py exercises/solutions/*.ipynb
+
+# Grade the notebooks in exercises/ locally (otter, no Docker) and print a score table.
+grade: setup
+	$(BIN)/python tools/grade.py
+
+# Grade a folder of submissions into a CSV (one row per submission):
+#   make grade-folder SUBMISSIONS=dir OUT=scores.csv [FORCE=1] [AUTOGRADERS=dir-of-private-zips]
+grade-folder: setup
+	@test -n "$(SUBMISSIONS)" || { echo "usage: make grade-folder SUBMISSIONS=folder OUT=scores.csv [FORCE=1]"; exit 2; }
+	$(BIN)/python tools/grade.py --folder "$(SUBMISSIONS)" --csv "$(or $(OUT),scores.csv)" \
+	  $(if $(FORCE),--force) $(if $(AUTOGRADERS),--autograders "$(AUTOGRADERS)")
 
 clean-venv:
 	rm -rf $(VENV)

@@ -1,0 +1,374 @@
+"""Checks for the graded exercises: each raises an AssertionError with a one-line hint.
+
+The tests in `exercises/source/*.ipynb` (run by otter-grader) call these helpers, so that a test
+is a few lines long and every failure says what was expected and what was found, e.g.
+"your nin_block_variant(1, 96, 11, 4, 0, num_1x1=1) has 3 ReLUs; a NiN block with one 1x1
+convolution has 2". Expected values are computed by the package for the learner's own settings
+(`num_parameters(NiN(num_1x1=3))`), never typed into a test.
+
+Learner code is called through `call`, so that an exception becomes a failed check that names
+the call, and every test runs under `time_limit`, so that an endless loop fails one check with a
+TimeoutError instead of hanging the grader.
+"""
+import math
+import numbers
+import os
+import signal
+import threading
+from contextlib import contextmanager
+
+import pandas as pd
+import torch
+from torch import nn
+
+CHECK_SECONDS_ENV = "NIN_COURSE_CHECK_SECONDS"
+DEFAULT_CHECK_SECONDS = 60  # per test; a correct answer takes a second or two
+# The layers compared by `expect_same_layers`; global average pooling may be written several
+# ways (GlobalAvgPool2d, AdaptiveAvgPool2d + Flatten, a mean), so it is left out.
+LAYER_TYPES = (nn.Conv2d, nn.Linear, nn.ReLU, nn.MaxPool2d, nn.AvgPool2d, nn.Dropout)
+
+
+def check_seconds():
+    """The time limit of one test: $NIN_COURSE_CHECK_SECONDS, else DEFAULT_CHECK_SECONDS."""
+    value = os.environ.get(CHECK_SECONDS_ENV)
+    return float(value) if value else DEFAULT_CHECK_SECONDS
+
+
+@contextmanager
+def time_limit(seconds=None):
+    """Raise TimeoutError if the block runs longer than `seconds` (default: `check_seconds()`).
+
+    Uses SIGALRM, so it works in the main thread on Unix (where Jupyter kernels and otter run
+    tests); elsewhere the block runs without a limit. Restores any alarm set outside it.
+    """
+    seconds = check_seconds() if seconds is None else seconds
+    if not hasattr(signal, "SIGALRM") or threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def on_alarm(signum, frame):
+        raise TimeoutError(f"this check did not finish within {seconds:g} s: does your code loop "
+                           "forever, or compute far more than the question asks?")
+
+    previous = signal.signal(signal.SIGALRM, on_alarm)
+    outer = signal.setitimer(signal.ITIMER_REAL, seconds)[0]
+    try:
+        yield
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, previous)
+        if outer:
+            signal.setitimer(signal.ITIMER_REAL, outer)
+
+
+def describe(obj):
+    """How to name a value in a message: 'None', 'the placeholder ...', 'a list', '1,992,166'."""
+    if obj is None:
+        return "None"
+    if obj is Ellipsis:
+        return "still the placeholder `...`"
+    if isinstance(obj, bool):
+        return repr(obj)
+    if isinstance(obj, numbers.Integral):
+        return f"{int(obj):,}"
+    if isinstance(obj, numbers.Real):
+        return f"{float(obj):.6g}"
+    if isinstance(obj, str):
+        return repr(obj) if len(obj) < 40 else f"a string of {len(obj)} characters"
+    return f"a {type(obj).__name__}"
+
+
+def _not_answered(obj, name):
+    """An AssertionError for a name that is missing (otter passes None) or still `...`."""
+    if obj is None:
+        return AssertionError(f"{name} is not defined: write it in its cell and run that cell")
+    return AssertionError(f"{name} is still the placeholder `...`: replace it with your answer "
+                          "and run the cell")
+
+
+def expect_function(obj, name):
+    """`obj` if it is callable; otherwise an AssertionError that says what `name` is instead."""
+    if obj is None or obj is Ellipsis:
+        raise _not_answered(obj, name)
+    if not callable(obj):
+        raise AssertionError(f"{name} should be a function, but it is {describe(obj)}")
+    return obj
+
+
+def call(fn, *args, name=None, **kwargs):
+    """fn(*args, **kwargs), which must not be None (a function without `return`).
+
+    An exception it raises becomes an AssertionError that names the call.
+    """
+    name = name or getattr(fn, "__name__", "your function")
+    shown = ", ".join([*map(_short_repr, args), *(f"{k}={_short_repr(v)}" for k, v in kwargs.items())])
+    try:
+        result = fn(*args, **kwargs)
+    except TimeoutError:
+        raise
+    except (Exception, SystemExit) as err:  # SystemExit: exit() would end the grader itself
+        raise AssertionError(f"{name}({shown}) raised {type(err).__name__}: {err}") from err
+    if result is None:
+        raise AssertionError(f"{name}({shown}) returned None: finish the function, and make it "
+                             "`return` its result")
+    return result
+
+
+def _short_repr(value):
+    """repr for a call in a message; a model or tensor by its type and shape only."""
+    if isinstance(value, torch.Tensor):
+        return f"<tensor of shape {tuple(value.shape)}>"
+    if isinstance(value, nn.Module):
+        return f"<{type(value).__name__}>"
+    return repr(value)
+
+
+def expect_module(obj, name):
+    """`obj` if it is an nn.Module; otherwise an AssertionError that says what it is."""
+    if obj is None or obj is Ellipsis:
+        raise _not_answered(obj, name)
+    if not isinstance(obj, nn.Module):
+        hint = " (wrap the layers in nn.Sequential(...))" if isinstance(obj, (list, tuple)) else ""
+        raise AssertionError(f"{name} should be a torch nn.Module, but it is {describe(obj)}{hint}")
+    return obj
+
+
+def expect_type(obj, types, name, what=None):
+    """`obj` if it is an instance of `types`; otherwise an AssertionError naming `what`."""
+    if obj is None or obj is Ellipsis:
+        raise _not_answered(obj, name)
+    if isinstance(obj, bool) and bool not in _as_tuple(types):
+        raise AssertionError(f"{name} should be {what or _type_names(types)}, but it is {obj!r}")
+    if not isinstance(obj, types):
+        raise AssertionError(f"{name} should be {what or _type_names(types)}, but it is "
+                             f"{describe(obj)}")
+    return obj
+
+
+def _as_tuple(types):
+    return types if isinstance(types, tuple) else (types,)
+
+
+def _type_names(types):
+    return " or ".join(f"a {t.__name__}" for t in _as_tuple(types))
+
+
+def expect_dict(obj, name, keys):
+    """`obj` if it is a dict holding every key in `keys`; otherwise a hint naming the first missing."""
+    example = "{" + ", ".join(f"{k!r}: ..." for k in keys) + "}"
+    expect_type(obj, dict, name, f"a dict {example}")
+    for key in keys:
+        if key not in obj:
+            raise AssertionError(f"{name} has no entry for {key!r}; its keys are {list(obj)}, and "
+                                 f"it should look like {example}")
+    return obj
+
+
+def _as_number(got, name):
+    """A plain int or float from a Python, NumPy or 0-d torch number."""
+    if isinstance(got, torch.Tensor) and got.numel() == 1:
+        got = got.item()
+    if got is None or got is Ellipsis:
+        raise _not_answered(got, name)
+    if isinstance(got, bool) or not isinstance(got, numbers.Real):
+        raise AssertionError(f"{name} should be a number, but it is {describe(got)}")
+    return got
+
+
+def check_count(name, got, expected, source="", hint=""):
+    """`got` must equal the whole number `expected` (computed by the package, see `source`)."""
+    got = _as_number(got, name)
+    if got != int(got):
+        raise AssertionError(f"{name} should be a whole number, but it is {got:g}")
+    if int(got) != expected:
+        where = f" ({source})" if source else ""
+        raise AssertionError(f"{name} is {int(got):,}; expected {expected:,}{where}"
+                             + (f". {hint}" if hint else ""))
+
+
+def check_close(name, got, expected, rel_tol=1e-3, source="", hint=""):
+    """`got` must be within `rel_tol` (relative) of `expected`."""
+    got = _as_number(got, name)
+    if not math.isclose(got, expected, rel_tol=rel_tol, abs_tol=1e-12):
+        where = f" ({source})" if source else ""
+        raise AssertionError(f"{name} is {got:.6g}; expected {expected:.6g}{where}"
+                             + (f". {hint}" if hint else ""))
+
+
+def check_in_range(name, got, low, high, hint=""):
+    """low <= got <= high, for measured values that the package cannot know in advance."""
+    got = _as_number(got, name)
+    if not (low <= got <= high) or math.isnan(got):
+        raise AssertionError(f"{name} is {got:.6g}; it should lie between {low:g} and {high:g}"
+                             + (f". {hint}" if hint else ""))
+
+
+def check_choice(name, got, expected, choices):
+    """`got` must be one of `choices` and equal `expected`."""
+    if got is None or got is Ellipsis:
+        raise _not_answered(got, name)
+    if got not in choices:
+        raise AssertionError(f"{name} is {describe(got)}; it should be one of "
+                             f"{', '.join(map(repr, choices))}")
+    if got != expected:
+        raise AssertionError(f"{name} is {got!r}, but the package's numbers say {expected!r}")
+
+
+# Layers -------------------------------------------------------------------------------------
+
+def leaf_layers(module):
+    """The modules without children, in registration order (the forward order of a Sequential)."""
+    return [m for m in module.modules() if not any(m.children())]
+
+
+def _pair(value):
+    return tuple(value) if isinstance(value, (tuple, list)) else (value, value)
+
+
+def layer_name(layer):
+    """'Conv2d 96->96 1x1', 'ReLU', 'MaxPool2d 3x3/2', 'Linear 250->10': kind and size."""
+    kind = type(layer).__name__
+    if isinstance(layer, nn.Conv2d):
+        (kh, kw), (sh, _), (ph, _) = (_pair(layer.kernel_size), _pair(layer.stride),
+                                     _pair(layer.padding))
+        extra = (f"/{sh}" if sh != 1 else "") + (f" pad {ph}" if ph else "")
+        return f"{kind} {layer.in_channels}->{layer.out_channels} {kh}x{kw}{extra}"
+    if isinstance(layer, nn.Linear):
+        return f"{kind} {layer.in_features}->{layer.out_features}"
+    if isinstance(layer, (nn.MaxPool2d, nn.AvgPool2d)):
+        (kh, kw), (sh, _) = _pair(layer.kernel_size), _pair(layer.stride or layer.kernel_size)
+        return f"{kind} {kh}x{kw}/{sh}"
+    return kind
+
+
+def count_layers(module, kind, kernel_size=None):
+    """How many leaf layers of type `kind` (with this kernel size, for convolutions)."""
+    return sum(isinstance(m, kind) and (kernel_size is None
+                                        or _pair(m.kernel_size) == _pair(kernel_size))
+               for m in leaf_layers(module))
+
+
+def plural(n, noun, words=False):
+    """'3 ReLUs', '1 ReLU'; with words=True 'one 1x1 convolution', 'no 1x1 convolutions'."""
+    number = {0: "no", 1: "one", 2: "two", 3: "three", 4: "four"}.get(n, n) if words else n
+    return f"{number} {noun}{'' if n == 1 else 's'}"
+
+
+def expect_same_layers(got, expected, name, expected_name):
+    """`got` has the layers of `expected`: the same counts, kinds, sizes and order.
+
+    The first difference found is reported, counts first: "your block has 3 ReLUs; a NiN block
+    with one 1x1 convolution has 2".
+    """
+    got = expect_module(got, name)
+    for kind, kernel, noun in ((nn.ReLU, None, "ReLU"), (nn.Conv2d, (1, 1), "1x1 convolution"),
+                               (nn.Conv2d, (3, 3), "3x3 convolution"),
+                               (nn.Conv2d, None, "convolution"), (nn.Linear, None, "linear layer"),
+                               (nn.MaxPool2d, None, "max-pool"), (nn.Dropout, None, "dropout")):
+        n_got, n_expected = count_layers(got, kind, kernel), count_layers(expected, kind, kernel)
+        if n_got != n_expected:
+            raise AssertionError(f"{name} has {plural(n_got, noun)}; {expected_name} has "
+                                 f"{n_expected}")
+    mine = [layer_name(m) for m in leaf_layers(got) if isinstance(m, LAYER_TYPES)]
+    theirs = [layer_name(m) for m in leaf_layers(expected) if isinstance(m, LAYER_TYPES)]
+    for i, (a, b) in enumerate(zip(mine, theirs)):
+        if a != b:
+            raise AssertionError(f"layer {i + 1} of {name} is {a}; in {expected_name} it is {b} "
+                                 f"(layers: {', '.join(theirs)})")
+    if len(mine) != len(theirs):
+        raise AssertionError(f"{name} has {len(mine)} layers; {expected_name} has {len(theirs)}: "
+                             f"{', '.join(theirs)}")
+
+
+def expect_parameters(got, expected, name, expected_name):
+    """`got` has as many trainable parameters as the module `expected`."""
+    from .models import num_parameters
+    check_count(f"the number of parameters of {name}", num_parameters(expect_module(got, name)),
+                num_parameters(expected), source=f"as {expected_name}")
+
+
+def output_of(model, X, name):
+    """model(X) in eval mode without gradients; an exception becomes an AssertionError."""
+    model = expect_module(model, name)
+    was_training = model.training
+    model.eval()
+    try:
+        with torch.no_grad():
+            return call(model, X, name=name)
+    finally:
+        model.train(was_training)
+
+
+def expect_output_shape(model, X, expected_shape, name):
+    """model(X) is a tensor of shape `expected_shape`."""
+    out = output_of(model, X, name)
+    if not isinstance(out, torch.Tensor):
+        raise AssertionError(f"{name} returned {describe(out)}, not a tensor")
+    if tuple(out.shape) != tuple(expected_shape):
+        raise AssertionError(f"{name} turns an input of shape {tuple(X.shape)} into "
+                             f"{tuple(out.shape)}; expected {tuple(expected_shape)}")
+    return out
+
+
+def expect_same_function(got, expected, X, name, expected_name):
+    """With `expected`'s weights copied in (by position), `got` computes the same output on X."""
+    from .compare import copy_weights_by_order
+    got, expected = expect_module(got, name), expected.eval()
+    try:
+        copy_weights_by_order(expected, got)
+    except (ValueError, RuntimeError) as err:
+        raise AssertionError(f"{name} does not hold the same weights as {expected_name}: {err}")
+    out = expect_output_shape(got, X, output_of(expected, X, expected_name).shape, name)
+    with torch.no_grad():
+        reference = expected(X)
+    if not torch.allclose(out, reference, rtol=1e-4, atol=1e-5):
+        diff = (out - reference).abs().max().item()
+        raise AssertionError(f"with the same weights, {name} computes something else than "
+                             f"{expected_name} (largest difference {diff:.3g}): check the order "
+                             "of the layers, their padding, and a ReLU after every convolution")
+
+
+def receptive_field(module):
+    """Side of the input square that one output position sees, for a chain of conv/pool layers.
+
+    Walks the leaf layers in order: r += (k - 1) * jump, jump *= stride, starting at r = 1,
+    jump = 1 (layers without a kernel, such as ReLU, change nothing).
+    """
+    size, jump = 1, 1
+    for layer in leaf_layers(module):
+        if hasattr(layer, "kernel_size") and hasattr(layer, "stride"):
+            k, s = _pair(layer.kernel_size)[0], _pair(layer.stride or layer.kernel_size)[0]
+            dilation = _pair(getattr(layer, "dilation", 1))[0]
+            size += (k - 1) * dilation * jump
+            jump *= s
+    return size
+
+
+# Tables -------------------------------------------------------------------------------------
+
+def expect_frame(obj, name, index, columns):
+    """A pandas DataFrame whose index holds `index` (in any order) and that has `columns`."""
+    if obj is None or obj is Ellipsis:
+        raise _not_answered(obj, name)
+    if not isinstance(obj, pd.DataFrame):
+        raise AssertionError(f"{name} should be a pandas DataFrame, but it is {describe(obj)}: "
+                             "build it with pd.DataFrame(rows).set_index(...)")
+    missing = [c for c in columns if c not in obj.columns]
+    if missing:
+        raise AssertionError(f"{name} lacks the column(s) {missing}; it has {list(obj.columns)}")
+    if sorted(map(str, obj.index)) != sorted(map(str, index)):
+        raise AssertionError(f"{name} should have one row for each of {list(index)} as its "
+                             f"index, but its index is {list(obj.index)}")
+    return obj
+
+
+def row(frame, key, name="results"):
+    """The row of the DataFrame `frame` (called `name`) for `key`, or its string."""
+    if frame is None or frame is Ellipsis:
+        raise _not_answered(frame, name)
+    if not isinstance(frame, pd.DataFrame):
+        raise AssertionError(f"{name} should be a pandas DataFrame, but it is {describe(frame)}")
+    for label in frame.index:
+        if label == key or str(label) == str(key):
+            return frame.loc[label]
+    raise AssertionError(f"{name} has no row {key!r}; its index is {list(frame.index)}")
