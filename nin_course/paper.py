@@ -11,7 +11,6 @@ Lin, Chen & Yan (2013), *Network In Network*, arXiv:1312.4400 (v3), section 4:
 import dataclasses
 import hashlib
 import json
-import math
 import os
 import tempfile
 from dataclasses import dataclass
@@ -25,7 +24,7 @@ from .data import cache_dir, load_arrays
 from .loaders import ArrayLoader, channel_stats, subset
 from .models import CifarNiN
 from .profiles import Profile, get_profile
-from .training import TrainConfig, evaluate, fit, pick_device
+from .training import TrainConfig, evaluate, fit, patience_for, pick_device
 
 PAPER = "Lin, Chen & Yan (2013), Network In Network, arXiv:1312.4400v3"
 
@@ -140,10 +139,10 @@ def cifar_recipe(profile=None, augment=False, **overrides):
     profile = profile if isinstance(profile, Profile) else get_profile(profile)
     num_epochs = profile.epochs(NUM_EPOCHS)
     drops = [list(drop) for drop in LR_DROPS if drop[0] <= num_epochs] or None
-    steps_per_epoch = math.ceil((profile.train_size or FULL_TRAIN_SIZE) / BATCH_SIZE)
     config = TrainConfig(lr=LR, num_epochs=num_epochs, optimizer="sgd", momentum=MOMENTUM,
                          weight_decay=WEIGHT_DECAY, lr_schedule=drops, seed=SEED,
-                         stuck_patience=max(2, math.ceil(PLATEAU_STEPS / steps_per_epoch)))
+                         stuck_patience=patience_for(
+                             PLATEAU_STEPS, profile.train_size or FULL_TRAIN_SIZE, BATCH_SIZE))
     config = dataclasses.replace(config, **overrides)
     return CifarRecipe(profile.name, config, BATCH_SIZE, profile.train_size, profile.test_size,
                        augment)

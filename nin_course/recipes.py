@@ -16,7 +16,6 @@ history = fit(model, train_iter, test_iter, recipe.config)
 
 The run profile (see profiles.py) caps the image size, the number of epochs and the examples.
 """
-import math
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 
@@ -28,7 +27,7 @@ from .loaders import ArrayLoader, balanced_indices, channel_stats, subset
 from .data import load_arrays
 from .models import ImageClassifier, NiN
 from .profiles import Profile, get_profile
-from .training import TrainConfig, pick_device
+from .training import TrainConfig, patience_for, pick_device
 
 D2L_EPOCHS = 10     # d2l.ai 8.3 trains NiN for 10 epochs ...
 D2L_IMAGE_SIZE = 224  # ... on Fashion-MNIST resized from 28x28 to 224x224 ...
@@ -111,9 +110,10 @@ def d2l_recipe(profile=None, *, image_size=D2L_IMAGE_SIZE, **config):
     """
     profile = _profile(profile)
     size = profile.image_size(image_size)
-    steps_per_epoch = math.ceil((profile.train_size or D2L_TRAIN_SIZE) / D2L_BATCH_SIZE)
     settings = dict(lr=0.05, num_epochs=profile.epochs(D2L_EPOCHS), optimizer="sgd",
-                    stuck_patience=max(2, math.ceil(D2L_PLATEAU_STEPS / steps_per_epoch)))
+                    stuck_patience=patience_for(D2L_PLATEAU_STEPS,
+                                                profile.train_size or D2L_TRAIN_SIZE,
+                                                D2L_BATCH_SIZE))
     return Recipe(
         name=f"d2l: NiN at {size}x{size}", image_size=size, batch_size=D2L_BATCH_SIZE,
         model=lambda: NiN(num_classes=10, in_channels=1, input_size=size),

@@ -84,6 +84,16 @@ def _is_number(x):
     return isinstance(x, (int, float)) and not isinstance(x, bool) and not math.isnan(x)
 
 
+def patience_for(plateau_steps, num_examples, batch_size):
+    """A `stuck_patience` (epochs, at least the default 2) that covers `plateau_steps` steps.
+
+    Networks trained from scratch without batch norm can sit at loss ln(C) for hundreds of
+    steps before they learn; a recipe passes the steps it allows and its epoch's size.
+    """
+    steps_per_epoch = math.ceil(num_examples / batch_size)
+    return max(TrainConfig.stuck_patience, math.ceil(plateau_steps / steps_per_epoch))
+
+
 def _is_int(x):
     return isinstance(x, int) and not isinstance(x, bool)
 

@@ -379,3 +379,9 @@ def test_compile_sees_one_batch_size_for_training_and_one_for_evaluation(monkeyp
     assert len(history) == 2 and math.isfinite(history.test_loss[-1])
     assert counter.frame_count == 2
     torch._dynamo.reset()
+
+
+def test_patience_for_covers_the_plateau_and_keeps_the_default_floor():
+    assert training.patience_for(1_000, 5_000, 128) == 25    # 40 steps an epoch: 25 epochs
+    assert training.patience_for(1_000, 60_000, 128) == 3    # 469 steps an epoch
+    assert training.patience_for(10, 60_000, 128) == TrainConfig.stuck_patience
