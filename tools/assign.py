@@ -35,13 +35,14 @@ from pathlib import Path
 
 import nbformat
 
+from execute_notebooks import KEEP_METADATA  # tools/: the metadata a notebook keeps
+
 ROOT = Path(__file__).resolve().parents[1]
 EXERCISES = ROOT / "exercises"
 SOURCES = EXERCISES / "source"
 PLACEHOLDER = "_Type your answer here, replacing this text._"
 MARKER_LINE = re.compile(r"^\s*# (BEGIN|END) SOLUTION( NO PROMPT)?\s*$")
 MARKER_SUFFIX = re.compile(r"\s*# SOLUTION( NO PROMPT)?\s*$")
-KEEP_METADATA = ("kernelspec", "language_info", "otter")
 
 
 def sources(names=None):
