@@ -43,21 +43,30 @@ class MLPConv(nn.Sequential):
     (N, in_channels, H, W) -> (N, out_channels[-1], H', W'), where H' = (H + 2p - k) // s + 1.
     `out_channels` lists the widths of the layers, the k x k one first: (192, 160, 96) is the
     first mlpconv of the paper's CIFAR network. `micro_kernel_size=3` swaps the 1x1 layers for
-    3x3 ones (padding 1), d2l exercise 2.
+    3x3 ones (padding 1), d2l exercise 2. Two variants that are not in the paper:
+    `batch_norm=True` puts a BatchNorm2d before every ReLU (Ioffe & Szegedy 2015; the
+    convolutions then have no bias, the norm's shift is one); `last_relu=False` leaves out the
+    last ReLU, so that the block's outputs (a NiN's class maps) can be negative and never die.
     """
 
     def __init__(self, in_channels, out_channels, kernel_size, stride=1, padding=0,
-                 micro_kernel_size=1):
+                 micro_kernel_size=1, batch_norm=False, last_relu=True):
         if isinstance(out_channels, int) or not isinstance(out_channels, Sequence) \
                 or len(out_channels) == 0:
             raise ValueError("out_channels must be a non-empty sequence of widths, "
                              f"e.g. (192, 160, 96); got {out_channels!r}")
         if micro_kernel_size not in (1, 3):
             raise ValueError(f"micro_kernel_size must be 1 or 3, got {micro_kernel_size!r}")
-        layers = [nn.Conv2d(in_channels, out_channels[0], kernel_size, stride, padding), nn.ReLU()]
-        for c_in, c_out in zip(out_channels[:-1], out_channels[1:]):
-            layers += [nn.Conv2d(c_in, c_out, micro_kernel_size, padding=micro_kernel_size // 2),
-                       nn.ReLU()]
+        layers, c_in = [], in_channels
+        for i, c_out in enumerate(out_channels):
+            k, s, p = (kernel_size, stride, padding) if i == 0 else (
+                micro_kernel_size, 1, micro_kernel_size // 2)
+            layers.append(nn.Conv2d(c_in, c_out, k, s, p, bias=not batch_norm))
+            if batch_norm:
+                layers.append(nn.BatchNorm2d(c_out))
+            if last_relu or i < len(out_channels) - 1:
+                layers.append(nn.ReLU())
+            c_in = c_out
         super().__init__(*layers)
         self.in_channels, self.out_channels = in_channels, out_channels[-1]
 

@@ -21,10 +21,36 @@ def init_cnn(module):
 
     d2l calls `self.net.apply(d2l.init_cnn)` in `NiN.__init__`, where its lazy layers are not yet
     `nn.Conv2d`, so nothing happens until a later `apply_init`. Our layers are not lazy, so
-    applying this at build time really initialises them.
+    applying this at build time really initialises them. Biases keep PyTorch's default, uniform
+    in +-1/sqrt(fan_in), as in the book.
     """
     if isinstance(module, (nn.Conv2d, nn.Linear)):
         nn.init.xavier_uniform_(module.weight)
+
+
+def init_gaussian(module):
+    """Gaussian weights with std 0.05 and zero biases: the released Caffe model of Lin et al."""
+    if isinstance(module, (nn.Conv2d, nn.Linear)):
+        nn.init.normal_(module.weight, std=0.05)
+        if module.bias is not None:
+            nn.init.zeros_(module.bias)
+
+
+def init_kaiming(module):
+    """He et al. (2015) normal weights for ReLU networks (std sqrt(2 / fan_in)), zero biases."""
+    if isinstance(module, (nn.Conv2d, nn.Linear)):
+        nn.init.kaiming_normal_(module.weight, nonlinearity="relu")
+        if module.bias is not None:
+            nn.init.zeros_(module.bias)
+
+
+# How a model's weights start: 'xavier' is the book's (d2l.init_cnn), 'gaussian' the paper's
+# released model's, 'kaiming' the usual choice for ReLU networks.
+INITS = {"xavier": init_cnn, "gaussian": init_gaussian, "kaiming": init_kaiming}
+# The course's NiN recipes change the book's init to this one: in the plateau study
+# (benchmarks/results/cpu_plateau_study.txt) it was the change that got d2l's NiN off the ln(10)
+# plateau in every seed with its architecture unchanged. The models' own default stays the book's.
+COURSE_INIT = "kaiming"
 
 
 def block_widths(widths, num_1x1):
@@ -40,14 +66,15 @@ def block_widths(widths, num_1x1):
 
 
 def nin_block(in_channels, out_channels, kernel_size, stride, padding, num_1x1=2,
-              micro_kernel_size=1):
+              micro_kernel_size=1, batch_norm=False, last_relu=True):
     """d2l's NiN block: a k x k convolution and `num_1x1` 1x1 convolutions, all `out_channels` wide.
 
     (N, in_channels, H, W) -> (N, out_channels, H', W'), H' = (H + 2 * padding - kernel_size)
     // stride + 1.
     """
     widths = block_widths((out_channels,) * 3, num_1x1)
-    return MLPConv(in_channels, widths, kernel_size, stride, padding, micro_kernel_size)
+    return MLPConv(in_channels, widths, kernel_size, stride, padding, micro_kernel_size,
+                   batch_norm, last_relu)
 
 
 class ImageClassifier(nn.Module):
@@ -56,10 +83,12 @@ class ImageClassifier(nn.Module):
     Checks its input and says what is wrong with it (channels, rank, size) before torch would.
     """
 
-    def __init__(self, features, in_channels, num_classes, input_size, head="gap"):
+    def __init__(self, features, in_channels, num_classes, input_size, head="gap", init="xavier"):
         super().__init__()
         if head not in HEADS:
             raise ValueError(f"head must be one of {HEADS}; got {head!r}")
+        if init not in INITS:
+            raise ValueError(f"init must be one of {sorted(INITS)}; got {init!r}")
         self.features = features
         self.in_channels, self.num_classes = in_channels, num_classes
         self.input_size, self.head_kind = input_size, head
@@ -69,7 +98,7 @@ class ImageClassifier(nn.Module):
                              f"its features shrink the image to nothing. Use at least "
                              f"{self.min_input_size} pixels.")
         self.head = make_head(head, maps, num_classes)
-        self.apply(init_cnn)
+        self.apply(INITS[init])
 
     def forward(self, X):
         self.check_input(X)
@@ -109,10 +138,14 @@ class ImageClassifier(nn.Module):
     def _feature_shape(self, size):
         """(C, h, w) of the features for a size x size input, or None if it shrinks to nothing."""
         X = torch.empty(1, self.in_channels, size, size, device="meta")
+        was_training = self.features.training
+        self.features.eval()  # batch norm in training mode refuses one value per channel
         try:
             shape = tuple(_meta_forward(self.features, X).shape[1:])
         except RuntimeError:  # a pooling or convolution window larger than its input
             return None
+        finally:
+            self.features.train(was_training)
         return shape if min(shape[1:]) >= 1 else None
 
 
@@ -138,20 +171,21 @@ class NiN(ImageClassifier):
 
     Max-pool 3/2 after the first three blocks, dropout 0.5 before the last, then the head.
     On a 1x224x224 input: 96x54x54 -> 96x26x26 -> 256x26x26 -> 256x12x12 -> 384x12x12 ->
-    384x5x5 -> 10x5x5 -> 10; 1,992,166 parameters.
+    384x5x5 -> 10x5x5 -> 10; 1,992,166 parameters. `init`, `batch_norm` and `last_relu` are the
+    variants that the plateau study (plateau.py) compares; the defaults are the book's.
     """
 
     def __init__(self, num_classes=10, in_channels=1, num_1x1=2, micro_kernel_size=1, head="gap",
-                 input_size=224):
-        def block(c_in, c_out, k, s, p):
-            return nin_block(c_in, c_out, k, s, p, num_1x1, micro_kernel_size)
+                 input_size=224, init="xavier", batch_norm=False, last_relu=True):
+        def block(c_in, c_out, k, s, p, last=True):
+            return nin_block(c_in, c_out, k, s, p, num_1x1, micro_kernel_size, batch_norm, last)
         features = nn.Sequential(
             block(in_channels, 96, 11, 4, 0), nn.MaxPool2d(3, stride=2),
             block(96, 256, 5, 1, 2), nn.MaxPool2d(3, stride=2),
             block(256, 384, 3, 1, 1), nn.MaxPool2d(3, stride=2),
             nn.Dropout(0.5),
-            block(384, num_classes, 3, 1, 1))
-        super().__init__(features, in_channels, num_classes, input_size, head)
+            block(384, num_classes, 3, 1, 1, last_relu))
+        super().__init__(features, in_channels, num_classes, input_size, head, init)
 
 
 class CifarNiN(ImageClassifier):
@@ -160,19 +194,22 @@ class CifarNiN(ImageClassifier):
     192(5x5)-160-96, max-pool 3/2, dropout 0.5; 192(5x5)-192-192, avg-pool 3/2, dropout 0.5;
     192(3x3)-192-num_classes; global average pooling. 32x32 -> 16x16 -> 8x8 (Caffe rounds the
     pooled size up, hence ceil_mode). 966,986 parameters for 10 classes, 984,356 for 100.
+    `init`, `batch_norm` and `last_relu` as for `NiN`; the defaults are Xavier-uniform weights
+    and the paper's layers.
     """
 
     def __init__(self, num_classes=10, in_channels=3, num_1x1=2, micro_kernel_size=1, head="gap",
-                 input_size=32):
-        def block(c_in, widths, k, p):
-            return MLPConv(c_in, block_widths(widths, num_1x1), k, 1, p, micro_kernel_size)
+                 input_size=32, init="xavier", batch_norm=False, last_relu=True):
+        def block(c_in, widths, k, p, last=True):
+            return MLPConv(c_in, block_widths(widths, num_1x1), k, 1, p, micro_kernel_size,
+                           batch_norm, last)
         features = nn.Sequential(
             block(in_channels, (192, 160, 96), 5, 2),
             nn.MaxPool2d(3, stride=2, ceil_mode=True), nn.Dropout(0.5),
             block(96, (192, 192, 192), 5, 2),
             nn.AvgPool2d(3, stride=2, ceil_mode=True), nn.Dropout(0.5),
-            block(192, (192, 192, num_classes), 3, 1))
-        super().__init__(features, in_channels, num_classes, input_size, head)
+            block(192, (192, 192, num_classes), 3, 1, last_relu))
+        super().__init__(features, in_channels, num_classes, input_size, head, init)
 
 
 class VGGNiN(ImageClassifier):

@@ -88,3 +88,22 @@ def test_clear_errors_on_bad_rank():
         linear_at_every_pixel(torch.zeros(4, 4), nn.Linear(4, 4))
     with pytest.raises(ValueError, match="micro_kernel_size"):
         MLPConv(3, (4, 4), 3, micro_kernel_size=2)
+
+
+def test_mlpconv_variants_batch_norm_and_no_last_relu():
+    """batch_norm: conv (no bias) -> BatchNorm2d -> ReLU per layer; last_relu=False: no final
+    ReLU, so the outputs can be negative. Both keep the shapes and the stride of the first conv."""
+    torch.manual_seed(0)
+    X = torch.randn(4, 3, 9, 9)
+    kinds = [type(m) for m in MLPConv(3, (8, 4), 3, stride=2, padding=1, batch_norm=True)]
+    assert kinds == [nn.Conv2d, nn.BatchNorm2d, nn.ReLU] * 2
+    norm = MLPConv(3, (8, 4), 3, stride=2, padding=1, batch_norm=True)
+    assert all(m.bias is None for m in norm if isinstance(m, nn.Conv2d))
+    assert norm(X).shape == (4, 4, 5, 5) and (norm(X) >= 0).all()
+    open_end = MLPConv(3, (8, 4), 3, stride=2, padding=1, last_relu=False)
+    assert [type(m) for m in open_end] == [nn.Conv2d, nn.ReLU, nn.Conv2d]
+    Y = open_end(X)
+    assert (Y < 0).any()
+    torch.testing.assert_close(torch.relu(Y), explicit_stack(open_end)(X))  # only the ReLU differs
+    kinds = [type(m) for m in MLPConv(3, (8, 4), 3, batch_norm=True, last_relu=False)]
+    assert kinds == [nn.Conv2d, nn.BatchNorm2d, nn.ReLU, nn.Conv2d, nn.BatchNorm2d]

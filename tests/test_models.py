@@ -145,3 +145,72 @@ def test_bad_arguments_get_clear_errors():
         VGGNiN("vgg13")
     with pytest.raises(ValueError, match="too small"):
         NiN(head="fc", input_size=32)
+
+
+def convs_of(model):
+    return [m for m in model.modules() if isinstance(m, nn.Conv2d)]
+
+
+def test_default_variants_keep_the_books_layers():
+    """init='xavier', batch_norm=False, last_relu=True: the counts and layers quoted above."""
+    model = NiN(init="xavier", batch_norm=False, last_relu=True)
+    assert num_parameters(model) == num_parameters(NiN()) == 1_992_166
+    assert not any(isinstance(m, nn.BatchNorm2d) for m in model.modules())
+    assert all(conv.bias is not None for conv in convs_of(model))
+    assert isinstance(model.features[-1][-1], nn.ReLU)
+
+
+def test_gaussian_init_is_the_papers_released_model():
+    """Lin et al.'s Caffe model: weights N(0, 0.05^2), biases 0; Xavier keeps PyTorch's biases."""
+    torch.manual_seed(0)
+    model = CifarNiN(init="gaussian")
+    weights = torch.cat([conv.weight.flatten() for conv in convs_of(model)])
+    assert weights.std().item() == pytest.approx(0.05, rel=0.02)
+    assert abs(weights.mean().item()) < 0.001
+    assert all(torch.count_nonzero(conv.bias) == 0 for conv in convs_of(model))
+    assert torch.count_nonzero(convs_of(CifarNiN())[0].bias) > 0  # the default's are not 0
+
+
+def test_kaiming_init_has_zero_biases_and_he_scale():
+    torch.manual_seed(0)
+    model = CifarNiN(init="kaiming")
+    assert all(torch.count_nonzero(conv.bias) == 0 for conv in convs_of(model))
+    for conv in convs_of(model)[:2]:  # 3x5x5 = 75 and 192 inputs per unit
+        fan_in = conv.weight[0].numel()
+        assert conv.weight.std().item() == pytest.approx(math.sqrt(2 / fan_in), rel=0.05)
+    with pytest.raises(ValueError, match="init must be one of"):
+        NiN(init="uniform")
+
+
+def test_batch_norm_puts_a_norm_after_every_conv_and_drops_their_biases():
+    model = NiN(batch_norm=True, input_size=96)
+    convs = convs_of(model)
+    norms = [m for m in model.modules() if isinstance(m, nn.BatchNorm2d)]
+    assert len(norms) == len(convs) == 12 and all(conv.bias is None for conv in convs)
+    for block in (model.features[i] for i in (0, 2, 4, 7)):
+        layers = list(block)
+        for i, layer in enumerate(layers):
+            if isinstance(layer, nn.Conv2d):
+                assert isinstance(layers[i + 1], nn.BatchNorm2d)
+                assert layers[i + 1].num_features == layer.out_channels
+    # each conv loses its bias (C) and gains the norm's scale and shift (2C)
+    widths = sum(conv.out_channels for conv in convs)
+    assert num_parameters(model) == 1_992_166 + widths
+    assert model.train()(torch.randn(4, 1, 96, 96)).shape == (4, 10)
+    assert model.min_input_size == NiN().min_input_size == 67  # found in eval mode
+    assert CifarNiN(batch_norm=True).train()(torch.randn(2, 3, 32, 32)).shape == (2, 10)
+
+
+@pytest.mark.parametrize("model_class", [NiN, CifarNiN])
+def test_last_relu_false_leaves_the_class_maps_free_to_be_negative(model_class):
+    torch.manual_seed(0)
+    model = model_class(last_relu=False).eval()
+    last = model.features[-1]
+    assert isinstance(last[-1], nn.Conv2d) and last[-1].out_channels == 10
+    relus = sum(isinstance(m, nn.ReLU) for m in model.modules())
+    assert relus == sum(isinstance(m, nn.ReLU) for m in model_class().modules()) - 1
+    size = 96 if model_class is NiN else 32
+    logits = model(torch.rand(4, model.in_channels, size, size))
+    assert (logits < 0).any()  # impossible behind a ReLU and average pooling
+    with_bn = model_class(last_relu=False, batch_norm=True)
+    assert isinstance(with_bn.features[-1][-1], nn.BatchNorm2d)
