@@ -10,6 +10,7 @@ Files are written atomically (a temporary file next to it, then `os.replace`), s
 a save leaves the previous checkpoint whole. Nothing here overwrites a file that `fit` was not
 asked to continue (see `check_checkpoint_path`).
 """
+import contextlib
 import math
 import os
 import random
@@ -102,6 +103,26 @@ def check_checkpoint_path(path, resume):
         raise FileExistsError(f"the checkpoint {os.fspath(path)!r} already exists and would be "
                               "overwritten. Pass resume=True to continue that run, or choose "
                               "another checkpoint_path.")
+
+
+def check_writable(path):
+    """Raise PermissionError, naming `path`, unless a checkpoint can be written there.
+
+    Called before the first epoch, so that an unwritable location is found before, not after,
+    the training time it would have cost. Creates the folder if it is missing.
+    """
+    if path is None:
+        return
+    folder = os.path.dirname(os.path.abspath(path))
+    try:
+        os.makedirs(folder, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=folder, prefix=".write-test-")
+        os.close(fd)
+        os.remove(tmp)
+    except OSError as err:
+        raise PermissionError(f"cannot write the checkpoint {os.fspath(path)!r}: {err.strerror} "
+                              f"({folder!r}). Choose a checkpoint_path in a folder you can "
+                              "write to, or checkpoint_path=None for none.") from err
 
 
 def save_checkpoint(path, model, optimizer=None, scheduler=None, *, epoch, history=None,
@@ -204,6 +225,16 @@ def rng_state(generator=None):
         "cuda": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else [],
         "loader": generator.get_state() if isinstance(generator, torch.Generator) else None,
     }
+
+
+@contextlib.contextmanager
+def rng_preserved(generator=None):
+    """Run a block, then put every generator (and `generator`) back as it was before it."""
+    state = rng_state(generator)
+    try:
+        yield
+    finally:
+        set_rng_state(state, generator)
 
 
 def set_rng_state(state, generator=None):

@@ -10,7 +10,8 @@ import math
 import os
 import time
 from collections.abc import Iterator
-from dataclasses import asdict, dataclass, fields, replace
+import warnings
+from copy import deepcopy
 
 import torch
 from torch.nn import functional as F
@@ -18,10 +19,9 @@ from tqdm.auto import tqdm
 
 from . import checkpoints
 from .checkpoints import History, seed_everything
+from .config import Runtime, TrainConfig, from_plain, plain, split_settings
 from .plots import LivePlot
 
-OPTIMIZERS = ("sgd", "adamw")
-LR_SCHEDULES = (None, "cosine", "onecycle")
 STUCK_TOLERANCE = 0.02  # an epoch whose loss is within this of ln(num_classes) learnt nothing
 SYNC_EVERY = 20  # batches between reads of the loss on the host (each read waits for the GPU)
 
@@ -44,46 +44,6 @@ def pick_device(device=None):
     return device
 
 
-@dataclass
-class TrainConfig:
-    lr: float = 0.05        # d2l's value for NiN; 0.1 sometimes leaves it stuck at loss ln(10)
-    num_epochs: int = 10
-    optimizer: str = "sgd"  # or "adamw"
-    momentum: float = 0.0   # SGD only; d2l uses none, the paper 0.9
-    weight_decay: float = 0.0
-    # None, "cosine", "onecycle", or drops [(epoch, factor), ...]: from that epoch (counting from
-    # 1) the lr is multiplied by factor; the paper lowers it by 10x when accuracy stops improving
-    lr_schedule: str | list | None = None
-    label_smoothing: float = 0.0
-    device: str | None = None      # None: CUDA, else MPS, else CPU
-    mixed_precision: bool = True   # bf16 autocast; used on CUDA only
-    channels_last: bool = True     # faster convolutions (tensor cores; oneDNN); CUDA and CPU
-    # torch.compile: faster epochs after a slow first one. A short last batch is padded to the
-    # full batch size (the padding is left out of the loss and the counts), so that it compiles
-    # once for training and once for evaluation and never again for a batch of another size.
-    compile: bool = False
-    seed: int | None = None        # seeds everything at the start of fit
-    deterministic: bool = False    # repeatable results, slower kernels
-    checkpoint_path: str | None = None  # written at the end of every epoch
-    resume: bool = False           # continue from checkpoint_path if it exists
-    stuck_patience: int = 2        # epochs at loss ln(num_classes) before giving up
-    progress: bool = True          # a progress bar per epoch
-    live_plot: bool = True         # curves redrawn every epoch; only inside a notebook
-    max_grad_norm: float | None = None  # clip the gradients' norm to this; None: no clipping
-
-    def __post_init__(self):
-        for name, (ok, expected) in _CHECKS.items():
-            if not ok(getattr(self, name)):
-                raise ValueError(f"TrainConfig.{name} must be {expected}; got "
-                                 f"{getattr(self, name)!r}")
-        if self.resume and self.checkpoint_path is None:
-            raise ValueError("resume=True needs a checkpoint_path to resume from")
-
-
-def _is_number(x):
-    return isinstance(x, (int, float)) and not isinstance(x, bool) and not math.isnan(x)
-
-
 def patience_for(plateau_steps, num_examples, batch_size):
     """A `stuck_patience` (epochs, at least the default 2) that covers `plateau_steps` steps.
 
@@ -92,34 +52,6 @@ def patience_for(plateau_steps, num_examples, batch_size):
     """
     steps_per_epoch = math.ceil(num_examples / batch_size)
     return max(TrainConfig.stuck_patience, math.ceil(plateau_steps / steps_per_epoch))
-
-
-def _is_int(x):
-    return isinstance(x, int) and not isinstance(x, bool)
-
-
-def _is_drops(schedule):
-    return isinstance(schedule, (list, tuple)) and all(
-        isinstance(d, (list, tuple)) and len(d) == 2 and _is_int(d[0]) and d[0] >= 1
-        and _is_number(d[1]) and d[1] > 0 for d in schedule)
-
-
-_CHECKS = {  # field: (test, what it must be)
-    "lr": (lambda v: _is_number(v) and 0 < v < math.inf, "a positive number, e.g. 0.05"),
-    "num_epochs": (lambda v: _is_int(v) and v >= 1, "a positive integer"),
-    "optimizer": (lambda v: v in OPTIMIZERS, f"one of {OPTIMIZERS}"),
-    "momentum": (lambda v: _is_number(v) and 0 <= v < 1, "a number in [0, 1), e.g. 0.9"),
-    "weight_decay": (lambda v: _is_number(v) and v >= 0, "a number >= 0, e.g. 5e-4"),
-    "lr_schedule": (lambda v: v in LR_SCHEDULES or _is_drops(v),
-                    "None, 'cosine', 'onecycle' or a list of (epoch, factor) drops such as "
-                    "[(6, 0.1), (9, 0.1)], with epochs >= 1 and factors > 0"),
-    "label_smoothing": (lambda v: _is_number(v) and 0 <= v < 1, "a number in [0, 1), e.g. 0.1"),
-    "stuck_patience": (lambda v: _is_int(v) and v >= 1, "a positive integer (epochs)"),
-    "max_grad_norm": (lambda v: v is None or (_is_number(v) and v > 0),
-                      "None or a positive number, e.g. 1.0"),
-    "seed": (lambda v: v is None or (_is_int(v) and 0 <= v < 2**32),
-             "None or an integer in [0, 2**32)"),
-}
 
 
 class TrainingStuckError(RuntimeError):
@@ -147,18 +79,6 @@ def stuck_message(what, config, num_classes=None):
         "What to try: a smaller lr (lr=0.05 or 0.01), a fresh model or another seed, "
         "max_grad_norm=1.0, lr_schedule='onecycle' (warm-up), and check the inputs are "
         "normalised and the labels are right.")
-
-
-def _resolve_config(config, overrides):
-    """`config` (default TrainConfig()) with `overrides` replaced, validated again."""
-    config = TrainConfig() if config is None else config
-    if not isinstance(config, TrainConfig):
-        raise TypeError(f"config must be a TrainConfig, got {type(config).__name__}")
-    unknown = set(overrides) - {f.name for f in fields(TrainConfig)}
-    if unknown:
-        raise TypeError(f"fit got unknown settings {sorted(unknown)}; TrainConfig has "
-                        f"{[f.name for f in fields(TrainConfig)]}")
-    return replace(config, **overrides)
 
 
 def _check_batches(data_iter, name):
@@ -209,10 +129,24 @@ def make_scheduler(optimizer, config, steps_per_epoch):
     return torch.optim.lr_scheduler.LambdaLR(optimizer, factor)
 
 
-def _autocast(device, mixed_precision):
-    """bf16 autocast on CUDA when asked for; nothing elsewhere."""
-    if device.type == "cuda" and mixed_precision:
-        return torch.autocast("cuda", dtype=torch.bfloat16)
+def bf16_supported(device):
+    """Whether bf16 autocast pays on `device`: CUDA, or a CPU with native bf16 (AVX512-BF16/AMX)."""
+    if device.type == "cuda":
+        return True
+    return device.type == "cpu" and torch.ops.mkldnn._is_mkldnn_bf16_supported()
+
+
+def uses_bf16(runtime, device):
+    """Whether a run with `runtime` on `device` computes in bf16 (see Runtime.precision)."""
+    if runtime.precision == "fp32" or device.type not in ("cuda", "cpu"):
+        return False
+    return runtime.precision == "bf16" or bf16_supported(device)
+
+
+def _autocast(device, bf16):
+    """bf16 autocast on `device` (CUDA or CPU) if `bf16`; nothing otherwise."""
+    if bf16:
+        return torch.autocast(device.type, dtype=torch.bfloat16)
     return contextlib.nullcontext()
 
 
@@ -222,9 +156,9 @@ def _to_device(X, y, device, channels_last):
     return X.to(device, non_blocking=True, memory_format=fmt), y.to(device, non_blocking=True)
 
 
-def _uses_channels_last(config, device):
+def _uses_channels_last(runtime, device):
     """Channels-last pays on CUDA (tensor cores) and on the CPU (oneDNN's preferred layout)."""
-    return config.channels_last and device.type in ("cuda", "cpu")
+    return runtime.channels_last and device.type in ("cuda", "cpu")
 
 
 def pad_batch(X, batch_size):
@@ -251,18 +185,18 @@ def _now(device):
     return time.perf_counter()
 
 
-def evaluate(model, data_iter, device=None, mixed_precision=False, pad_to=None):
+def evaluate(model, data_iter, device=None, bf16=False, pad_to=None):
     """Mean cross-entropy and accuracy of `model` over (X, y) batches: (loss, acc) floats.
 
     Runs in eval mode without gradients, on `device` (None: where the model's parameters are),
-    and puts the model back in the mode it was in. `pad_to`: pad shorter batches to this many
-    rows (see `pad_batch`), for a compiled model.
+    in bf16 autocast if `bf16`, and puts the model back in the mode it was in. `pad_to`: pad
+    shorter batches to this many rows (see `pad_batch`), for a compiled model.
     """
     device = next(model.parameters()).device if device is None else pick_device(device)
     was_training = model.training
     model.eval().to(device)
     loss_sum, correct, n = torch.zeros((), device=device), torch.zeros((), device=device), 0
-    with torch.no_grad(), _autocast(device, mixed_precision):
+    with torch.no_grad(), _autocast(device, bf16):
         for X, y in data_iter:
             X = X if pad_to is None else pad_batch(X, pad_to)
             X, y = _to_device(X, y, device, channels_last=False)
@@ -276,14 +210,14 @@ def evaluate(model, data_iter, device=None, mixed_precision=False, pad_to=None):
     return loss_sum.item() / n, correct.item() / n
 
 
-def train_step(model, X, y, optimizer, scheduler, config, device):
+def train_step(model, X, y, optimizer, scheduler, config, device, bf16=False):
     """One optimisation step on a batch already on `device`; returns (logits, loss), detached.
 
     X may have padding rows after its first len(y) (see `pad_batch`): they get no loss, hence
     no gradient, so the step is the unpadded one (for a model without batch statistics, such as
     every NiN here).
     """
-    with _autocast(device, config.mixed_precision):
+    with _autocast(device, bf16):
         logits = model(X)[:len(y)]  # (len(y), num_classes)
     loss = F.cross_entropy(logits.float(), y, label_smoothing=config.label_smoothing)
     optimizer.zero_grad(set_to_none=True)
@@ -297,7 +231,7 @@ def train_step(model, X, y, optimizer, scheduler, config, device):
 
 
 def train_epoch(model, train_iter, optimizer, scheduler, config, device, desc="train",
-                pad_to=None):
+                pad_to=None, runtime=None):
     """One pass over train_iter. Returns a dict: loss, acc, examples_per_sec, num_classes, dead.
 
     `dead` is True when every batch's logits were exactly 0. Raises TrainingStuckError as soon as
@@ -305,17 +239,18 @@ def train_epoch(model, train_iter, optimizer, scheduler, config, device, desc="t
     each read waits for the GPU). `pad_to`: pad shorter batches to this many rows (see
     `pad_batch`), for a compiled model.
     """
+    runtime = Runtime() if runtime is None else runtime
     model.train()
-    use_cl = _uses_channels_last(config, device)
+    use_cl, bf16 = _uses_channels_last(runtime, device), uses_bf16(runtime, device)
     loss_sum, correct, zero_batches = (torch.zeros((), device=device) for _ in range(3))
     n = num_batches = 0
     every = SYNC_EVERY if device.type in ("cuda", "mps") else 1  # reading is free on the CPU
     start = _now(device)
-    with tqdm(train_iter, total=len(train_iter), desc=desc, disable=not config.progress) as bar:
+    with tqdm(train_iter, total=len(train_iter), desc=desc, disable=not runtime.progress) as bar:
         for X, y in bar:
             X = X if pad_to is None else pad_batch(X, pad_to)  # before the layout change
             X, y = _to_device(X, y, device, use_cl)
-            logits, loss = train_step(model, X, y, optimizer, scheduler, config, device)
+            logits, loss = train_step(model, X, y, optimizer, scheduler, config, device, bf16)
             loss_sum += loss * len(y)  # on the device: no wait; a NaN or inf stays in the sum
             correct += (logits.argmax(dim=1) == y).sum()
             zero_batches += (logits == 0).all()
@@ -353,54 +288,114 @@ def check_stuck(history, epoch_stats, num_classes, config):
     raise TrainingStuckError(stuck_message(what, config, num_classes), history)
 
 
-def fit(model, train_iter, test_iter=None, config=None, **overrides):
+def fit(model, train_iter, test_iter=None, config=None, runtime=None, **overrides):
     """Train `model` in place on (X, y) batches; returns the History.
 
-    train_iter and test_iter: re-iterable, with len() (a DataLoader). `config` is a TrainConfig;
-    keyword arguments override its fields (fit(model, train_iter, lr=0.1)). Raises
-    FileExistsError if checkpoint_path exists and resume is False, and TrainingStuckError (with
-    .history, the last good checkpoint kept) when the loss is NaN or stuck at ln(num_classes).
+    train_iter and test_iter: re-iterable, with len() (a DataLoader). `config` is a TrainConfig
+    (the hyperparameters), `runtime` a Runtime (device, precision, checkpoint, progress ...);
+    keyword arguments override fields of either (fit(model, train_iter, lr=0.1, device='cpu')).
+    Raises FileExistsError if checkpoint_path exists and resume is False, ValueError when
+    resuming a checkpoint written with other hyperparameters (num_epochs aside), and
+    TrainingStuckError (with .history, the last good checkpoint kept) when the loss is NaN or
+    stuck at ln(num_classes).
     """
-    config = _resolve_config(config, overrides)
+    config, runtime = split_settings(config, runtime, **overrides)
     _check_batches(train_iter, "train_iter")
     if test_iter is not None:
         _check_batches(test_iter, "test_iter")
-    checkpoints.check_checkpoint_path(config.checkpoint_path, config.resume)
+    checkpoints.check_checkpoint_path(runtime.checkpoint_path, runtime.resume)
+    checkpoints.check_writable(runtime.checkpoint_path)
+    generator = getattr(train_iter, "generator", None)  # a loader's own shuffling generator
     if config.seed is not None:
-        seed_everything(config.seed, config.deterministic)
-    device = pick_device(config.device)
-    use_cl = _uses_channels_last(config, device)
+        seed_everything(config.seed, runtime.deterministic)
+        if isinstance(generator, torch.Generator):
+            generator.manual_seed(config.seed)
+    device = pick_device(runtime.device)
+    use_cl = _uses_channels_last(runtime, device)
     model.to(device, memory_format=torch.channels_last if use_cl else torch.preserve_format)
     optimizer = make_optimizer(model, config)
     scheduler = make_scheduler(optimizer, config, len(train_iter))
-    generator = getattr(train_iter, "generator", None)  # a loader's own shuffling generator
-    history = _resume(model, optimizer, scheduler, config, generator)
+    history = _resume(model, optimizer, scheduler, config, runtime, generator)
+    warn_if_slow(model, train_iter, config, runtime, device, len(history))
     net, train_pad, test_pad = model, None, None
-    if config.compile:
+    if runtime.compile:
         net, train_pad = compile_model(model), batch_size_of(train_iter)
         test_pad = None if test_iter is None else batch_size_of(test_iter)
-    live_plot = LivePlot(enabled=config.live_plot)
+    live_plot = LivePlot(enabled=runtime.live_plot)
     for epoch in range(len(history) + 1, config.num_epochs + 1):
-        start = time.perf_counter()
-        try:
-            stats = train_epoch(net, train_iter, optimizer, scheduler, config, device,
-                                desc=f"epoch {epoch}/{config.num_epochs}", pad_to=train_pad)
-        except TrainingStuckError as err:
-            err.history = history
-            raise
-        test_loss, test_acc = (math.nan, math.nan) if test_iter is None else evaluate(
-            net, test_iter, device, config.mixed_precision, test_pad)
-        history.append(epoch=epoch, train_loss=stats["loss"], train_acc=stats["acc"],
-                       test_loss=test_loss, test_acc=test_acc,
-                       examples_per_sec=stats["examples_per_sec"],
-                       seconds=time.perf_counter() - start)
+        stats = _run_epoch(net, train_iter, test_iter, optimizer, scheduler, config, runtime,
+                           device, epoch, history, (train_pad, test_pad))
         live_plot.update(history)
         check_stuck(history, stats, getattr(model, "num_classes", stats["num_classes"]), config)
-        if config.checkpoint_path is not None:
-            checkpoints.save_checkpoint(config.checkpoint_path, model, optimizer, scheduler,
+        if runtime.checkpoint_path is not None:
+            checkpoints.save_checkpoint(runtime.checkpoint_path, model, optimizer, scheduler,
                                         epoch=epoch, history=history.as_dict(),
-                                        config=_plain(config), generator=generator)
+                                        config=plain(config), generator=generator)
     return history
+
+
+def _run_epoch(net, train_iter, test_iter, optimizer, scheduler, config, runtime, device, epoch,
+               history, pads):
+    """Train one epoch, evaluate, and append the epoch's row to `history`; returns its stats."""
+    start = time.perf_counter()
+    try:
+        stats = train_epoch(net, train_iter, optimizer, scheduler, config, device,
+                            desc=f"epoch {epoch}/{config.num_epochs}", pad_to=pads[0],
+                            runtime=runtime)
+    except TrainingStuckError as err:
+        err.history = history
+        raise
+    test_loss, test_acc = (math.nan, math.nan) if test_iter is None else evaluate(
+        net, test_iter, device, uses_bf16(runtime, device), pads[1])
+    history.append(epoch=epoch, train_loss=stats["loss"], train_acc=stats["acc"],
+                   test_loss=test_loss, test_acc=test_acc,
+                   examples_per_sec=stats["examples_per_sec"],
+                   seconds=time.perf_counter() - start)
+    return stats
+
+
+SLOW_RUN_SECONDS = 3_600  # warn before a run estimated to take longer than this on a CPU
+PROBE_BATCHES = 2         # batches timed for the estimate
+
+
+def estimate_seconds(model, train_iter, config, runtime, device):
+    """Seconds that `config.num_epochs` epochs of training would take here, from timing
+    PROBE_BATCHES training steps (forward and backward, no update) of a copy of the model.
+    The random generators (the loader's too) are left as they were, so the run repeats."""
+    with checkpoints.rng_preserved(getattr(train_iter, "generator", None)):
+        return _time_probe(deepcopy(model).train(), train_iter, config, runtime, device)
+
+
+def _time_probe(probe, train_iter, config, runtime, device):
+    bf16, use_cl = uses_bf16(runtime, device), _uses_channels_last(runtime, device)
+    batches = iter(train_iter)
+    X, y = _to_device(*next(batches), device, use_cl)
+    F.cross_entropy(probe(X).float(), y).backward()  # warm-up: first calls allocate
+    start, n = _now(device), 0
+    for X, y in [next(batches, (X, y)) for _ in range(PROBE_BATCHES)]:
+        X, y = _to_device(X, y, device, use_cl)
+        with _autocast(device, bf16):
+            logits = probe(X)
+        F.cross_entropy(logits.float(), y).backward()
+        n += len(y)
+    per_example = (_now(device) - start) / n
+    num_examples = len(train_iter) * batch_size_of(train_iter)
+    return per_example * num_examples * config.num_epochs
+
+
+def warn_if_slow(model, train_iter, config, runtime, device, epochs_done=0):
+    """Warn, with the estimated time, before a CPU run of more than SLOW_RUN_SECONDS (a full
+    recipe meant for a GPU, say). Only runs of at least 2,000 steps are timed."""
+    steps = len(train_iter) * (config.num_epochs - epochs_done)
+    if device.type != "cpu" or steps < 2_000:
+        return
+    seconds = estimate_seconds(model, train_iter, config, runtime, device)
+    seconds *= (config.num_epochs - epochs_done) / config.num_epochs
+    if seconds > SLOW_RUN_SECONDS:
+        warnings.warn(f"this run has {steps:,} training steps left; on this CPU that takes about "
+                      f"{seconds / 3600:.1f} hours (timed on {PROBE_BATCHES} batches). It is "
+                      "sized for a GPU: stop it (interrupt the kernel) and choose a smaller run "
+                      "profile (NIN_COURSE_PROFILE=cpu), or let it run.", stacklevel=3)
 
 
 def compile_model(model):
@@ -413,19 +408,36 @@ def compile_model(model):
     return torch.compile(model)
 
 
-def _resume(model, optimizer, scheduler, config, generator):
-    """The History so far: restored from config.checkpoint_path when resuming, else empty."""
-    if not (config.resume and os.path.exists(config.checkpoint_path)):
+def _resume(model, optimizer, scheduler, config, runtime, generator):
+    """The History so far: restored from the checkpoint when resuming, else empty.
+
+    A checkpoint written with other hyperparameters is refused (ValueError naming them), as its
+    optimizer state and history belong to that other run; only num_epochs may change, which
+    extends (or shortens) the run and its schedule.
+    """
+    if not (runtime.resume and os.path.exists(runtime.checkpoint_path)):
         return History()
-    saved = checkpoints.load_checkpoint(config.checkpoint_path, model, optimizer, scheduler,
+    saved = checkpoints.read_checkpoint(runtime.checkpoint_path)
+    check_same_config(saved.get("config"), config, runtime.checkpoint_path)
+    saved = checkpoints.load_checkpoint(runtime.checkpoint_path, model, optimizer, scheduler,
                                         restore_rng=True, generator=generator)
     return History.from_dict(saved["history"])
 
 
-def _plain(config):
-    """The config as a dict of plain values (for a checkpoint)."""
-    d = asdict(config)
-    d["device"] = None if config.device is None else str(config.device)
-    d["checkpoint_path"] = None if config.checkpoint_path is None else os.fspath(
-        config.checkpoint_path)
-    return d
+def check_same_config(saved, config, path):
+    """Raise ValueError if the plain config `saved` differs from `config` (num_epochs aside)."""
+    if saved is None:
+        return
+    try:
+        saved = from_plain(TrainConfig, saved)
+    except (TypeError, ValueError) as err:
+        raise ValueError(f"the checkpoint {os.fspath(path)!r} was written with settings this "
+                         f"version cannot read ({err}); start a new run.") from err
+    ours, theirs = plain(config), plain(saved)
+    changed = [k for k in ours if k != "num_epochs" and ours[k] != theirs[k]]
+    if changed:
+        diffs = ", ".join(f"{k}: {theirs[k]!r} there, {ours[k]!r} now" for k in changed)
+        raise ValueError(f"cannot resume {os.fspath(path)!r} with other hyperparameters "
+                         f"({diffs}): its optimizer state and history belong to the run that "
+                         "wrote it. Resume with the same settings (only num_epochs may change), "
+                         "or start a new run with another checkpoint_path.")

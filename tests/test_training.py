@@ -1,6 +1,12 @@
 """Tests for nin_course/training.py and checkpoints.py, on tiny synthetic problems (CPU)."""
+import json
 import math
+import os
 import random
+import re
+import subprocess
+import sys
+import warnings
 
 import matplotlib
 import numpy as np
@@ -12,9 +18,11 @@ from torch.utils.data import DataLoader, TensorDataset
 
 from nin_course import training
 from nin_course.checkpoints import History, load_checkpoint, seed_everything
+from nin_course.config import Runtime, TrainConfig
 from nin_course.layers import MLPConv
+from nin_course.loaders import ArrayLoader
 from nin_course.models import ImageClassifier
-from nin_course.training import (TrainConfig, TrainingStuckError, evaluate, fit, make_optimizer,
+from nin_course.training import (TrainingStuckError, evaluate, fit, make_optimizer,
                                  make_scheduler, pick_device)
 
 matplotlib.use("Agg")
@@ -281,18 +289,6 @@ def test_resume_refuses_files_that_are_not_our_checkpoints(tmp_path):
             optimizer="adamw", **QUIET)
 
 
-@pytest.mark.parametrize("bad", [
-    {"lr": 0}, {"lr": -0.1}, {"lr": math.nan}, {"num_epochs": 0}, {"num_epochs": 2.5},
-    {"optimizer": "adam"}, {"momentum": 1.0}, {"weight_decay": -1}, {"lr_schedule": "step"},
-    {"lr_schedule": [(0, 0.1)]}, {"lr_schedule": [(3, -0.1)]}, {"label_smoothing": 1.0},
-    {"stuck_patience": 0}, {"max_grad_norm": 0}, {"seed": -1}, {"resume": True},
-])
-def test_bad_config_values_raise(bad):
-    name = next(iter(bad))
-    with pytest.raises(ValueError, match=name):
-        TrainConfig(**bad)
-
-
 def test_fit_checks_its_arguments():
     train, _ = loaders(n=48)
     with pytest.raises(ValueError, match="lr"):
@@ -305,6 +301,10 @@ def test_fit_checks_its_arguments():
         fit(tiny_nin(), iter(train), **QUIET)
     with pytest.raises(ValueError, match="DataLoader"):
         fit(tiny_nin(), train.dataset.tensors[0], **QUIET)
+    with pytest.raises(ValueError, match="resume=True needs a checkpoint_path"):
+        fit(tiny_nin(), train, resume=True, **QUIET)  # a Runtime field, checked the same way
+    with pytest.raises(ValueError, match="precision"):
+        fit(tiny_nin(), train, precision="fp16", **QUIET)
 
 
 def test_lr_schedules_step_per_batch():
@@ -349,7 +349,7 @@ def test_a_padded_step_is_the_unpadded_step():
     for pad_to in (None, 8):
         seed_everything(0)
         model = tiny_nin()
-        config = TrainConfig(lr=0.5, momentum=0.9, label_smoothing=0.1, **QUIET)
+        config = TrainConfig(lr=0.5, momentum=0.9, label_smoothing=0.1)
         optimizer = make_optimizer(model, config)
         X_in = X if pad_to is None else training.pad_batch(X, pad_to)
         logits, loss = training.train_step(model, X_in, y, optimizer, None, config,
@@ -385,3 +385,159 @@ def test_patience_for_covers_the_plateau_and_keeps_the_default_floor():
     assert training.patience_for(1_000, 5_000, 128) == 25    # 40 steps an epoch: 25 epochs
     assert training.patience_for(1_000, 60_000, 128) == 3    # 469 steps an epoch
     assert training.patience_for(10, 60_000, 128) == TrainConfig.stuck_patience
+
+
+# --- runs you can trust: resumed, repeated, checkpointed, timed and computed as asked ---------
+
+def test_resume_refuses_other_hyperparameters_but_takes_more_epochs(tmp_path):
+    """A checkpoint belongs to its hyperparameters: another lr is refused (naming it, the file
+    and model untouched); another num_epochs extends the run."""
+    path = tmp_path / "run.ckpt"
+    settings = dict(lr=0.5, lr_schedule=[(2, 0.1)], stuck_patience=5, seed=0, checkpoint_path=path,
+                    **QUIET)
+    train, test = loaders(n=48)
+    first = fit(tiny_nin(), train, test, num_epochs=1, **settings)
+    before, model = path.read_bytes(), tiny_nin()
+    weights = {k: v.clone() for k, v in model.state_dict().items()}
+    with pytest.raises(ValueError, match=r"other hyperparameters \(lr: 0\.5 there, 0\.1 now\)"):
+        fit(model, train, test, num_epochs=2, resume=True, **{**settings, "lr": 0.1})
+    assert path.read_bytes() == before
+    torch.testing.assert_close(model.state_dict(), weights)
+    with pytest.raises(ValueError, match="momentum"):
+        fit(tiny_nin(), train, test, num_epochs=2, resume=True, momentum=0.9, **settings)
+    longer = fit(tiny_nin(), train, test, num_epochs=3, resume=True, **settings)
+    assert longer.epoch == [1, 2, 3] and longer.train_loss[:1] == first.train_loss
+    assert load_checkpoint(path)["epoch"] == 3
+
+
+def test_seed_also_reseeds_the_loaders_own_generator():
+    """Two ArrayLoaders seeded differently shuffle alike once fit(seed=...) has reseeded them."""
+    X, y = tiny_data(48, seed=0)
+    images = (X.squeeze(1) * 40 + 128).clamp(0, 255).to(torch.uint8)  # (48, 4, 4) uint8
+
+    def run(loader_seed):
+        seed_everything(0)
+        model = tiny_nin(dropout=0.1)
+        train = ArrayLoader(images, y, batch_size=8, shuffle=True, seed=loader_seed)
+        return fit(model, train, num_epochs=2, lr=0.03, optimizer="adamw", seed=0,
+                   stuck_patience=3, **QUIET)  # learning is not the point: no stuck check
+    first, second = run(1), run(2)
+    assert first.train_loss == second.train_loss and first.train_acc == second.train_acc
+
+
+REPEAT_SCRIPT = """
+import json
+import numpy as np
+import torch
+from torch import nn
+from nin_course import fit, seed_everything
+from nin_course.layers import MLPConv
+from nin_course.loaders import ArrayLoader
+from nin_course.models import ImageClassifier
+
+torch.set_num_threads(1)
+rng = np.random.default_rng(0)
+y = np.arange(120) % 3
+x = (rng.integers(0, 80, (120, 4, 4)) + 80 * y[:, None, None]).astype(np.uint8)
+# seed=None: the loaders' generators start from fresh OS entropy, different in every process
+train = ArrayLoader(x[:96], y[:96], batch_size=16, shuffle=True, augment=True, padding=1)
+test = ArrayLoader(x[96:], y[96:], batch_size=16)
+seed_everything(0)
+features = nn.Sequential(nn.Dropout(0.2), MLPConv(1, (8, 8, 3), kernel_size=3, padding=1))
+model = ImageClassifier(features, in_channels=1, num_classes=3, input_size=4)
+history = fit(model, train, test, num_epochs=2, lr=0.03, optimizer="adamw", seed=5,
+              stuck_patience=3, device="cpu", progress=False, live_plot=False)
+result = json.dumps({k: history.as_dict()[k]
+                     for k in ("train_loss", "train_acc", "test_loss", "test_acc")})
+"""
+
+
+def test_a_seeded_run_repeats_bit_for_bit_in_another_process():
+    """The same seeded fit here (after the other tests have used the generators) and in a fresh
+    Python process (another hash seed, unseeded loaders): identical losses and accuracies."""
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONHASHSEED": "123"}
+    other = subprocess.Popen([sys.executable, "-c", REPEAT_SCRIPT + "print(result)"], env=env,
+                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    here = {}
+    exec(REPEAT_SCRIPT, here)  # while the other process starts up
+    out, err = other.communicate(timeout=120)
+    assert other.returncode == 0, err
+    ours, theirs = json.loads(here["result"]), json.loads(out.strip().splitlines()[-1])
+    assert len(ours["train_loss"]) == 2 and all(map(math.isfinite, ours["train_loss"]))
+    assert ours == theirs  # floats written by repr and read back exactly
+
+
+def test_an_unwritable_checkpoint_location_fails_before_the_first_epoch(tmp_path, monkeypatch):
+    """A checkpoint path whose folder cannot be made (its parent is a file; root ignores chmod)
+    raises PermissionError naming the path, before any training."""
+    epochs = []
+    monkeypatch.setattr(training, "train_epoch", lambda *a, **k: epochs.append(1))
+    blocker = tmp_path / "a_file"
+    blocker.write_text("not a folder")
+    path = blocker / "runs" / "run.ckpt"
+    with pytest.raises(PermissionError, match=re.escape(str(path))):
+        fit(tiny_nin(), loaders(n=48)[0], num_epochs=1, checkpoint_path=path, **QUIET)
+    assert epochs == [] and blocker.read_text() == "not a folder"
+    good = tmp_path / "new" / "folder" / "run.ckpt"  # a missing folder is made, not refused
+    training.checkpoints.check_writable(good)
+    assert good.parent.is_dir() and list(good.parent.iterdir()) == []  # no test file left
+
+
+def long_loader(num_batches=1_000):
+    """`num_batches` batches of 2 tiny images (a list: nothing to load)."""
+    X, y = tiny_data(2, seed=0)
+    return [(X, y)] * num_batches
+
+
+def test_warn_if_slow_warns_with_the_estimate_before_training(monkeypatch):
+    """2 epochs of 1,000 steps estimated at 2.5 hours: fit warns before its first epoch."""
+    monkeypatch.setattr(training, "estimate_seconds", lambda *args: 9_000.0)
+
+    class Interrupted(Exception):
+        """What a student who heeds the warning does."""
+
+    def no_training(*args, **kwargs):
+        raise Interrupted
+    monkeypatch.setattr(training, "train_epoch", no_training)
+    with pytest.warns(UserWarning, match=r"2,000 training steps left.*about 2\.5 hours"):
+        with pytest.raises(Interrupted):
+            fit(tiny_nin(), long_loader(), num_epochs=2, device="cpu", **QUIET)
+
+
+def test_warn_if_slow_times_real_batches_and_stays_quiet_for_short_runs(monkeypatch):
+    cpu, config = torch.device("cpu"), TrainConfig(num_epochs=2)
+    seconds = training.estimate_seconds(tiny_nin(), long_loader(), config, Runtime(), cpu)
+    assert 0 < seconds < 60  # 4,000 tiny examples
+    monkeypatch.setattr(training, "SLOW_RUN_SECONDS", 0)  # every timed run is now "slow"
+    with pytest.warns(UserWarning, match="hours"):
+        training.warn_if_slow(tiny_nin(), long_loader(), config, Runtime(), cpu)
+    timed = []
+    monkeypatch.setattr(training, "estimate_seconds", lambda *args: timed.append(1) or 1e9)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # any warning fails the test
+        training.warn_if_slow(tiny_nin(), long_loader(999), config, Runtime(), cpu)  # 1,998 steps
+        # resumed after one of two epochs: 1,000 steps left
+        training.warn_if_slow(tiny_nin(), long_loader(), config, Runtime(), cpu, epochs_done=1)
+        training.warn_if_slow(tiny_nin(), long_loader(), config, Runtime(), torch.device("meta"))
+    assert timed == []  # short runs (and other devices) are not even timed
+
+
+def test_precision_fp32_turns_bf16_off_and_bf16_evaluates_on_the_cpu():
+    cpu, cuda, mps = torch.device("cpu"), torch.device("cuda"), torch.device("mps")
+    for device in (cpu, cuda, mps):
+        assert not training.uses_bf16(Runtime(precision="fp32"), device)
+    assert training.uses_bf16(Runtime(), cuda)  # "auto": bf16 on every CUDA GPU
+    assert training.uses_bf16(Runtime(precision="bf16"), cpu)  # asked for
+    assert training.uses_bf16(Runtime(), cpu) == training.bf16_supported(cpu) == \
+        torch.ops.mkldnn._is_mkldnn_bf16_supported()
+    assert not training.uses_bf16(Runtime(precision="bf16"), mps)
+    seed_everything(0)
+    model, (_, test) = tiny_nin(), loaders()
+    fp32_loss, fp32_acc = evaluate(model, test, "cpu")
+    bf16_loss, bf16_acc = evaluate(model, test, "cpu", bf16=True)
+    assert math.isfinite(bf16_loss) and 0 <= bf16_acc <= 1
+    assert bf16_loss == pytest.approx(fp32_loss, rel=0.05)
+    assert bf16_loss != fp32_loss  # bf16 really was used: its rounding shows
+    history = fit(tiny_nin(), loaders(n=48)[0], num_epochs=1, precision="bf16", device="cpu",
+                  **QUIET)
+    assert math.isfinite(history.train_loss[0])
