@@ -1,6 +1,7 @@
 """nin_course: the helper package of a course on Network In Network (Lin, Chen & Yan 2013)."""
 from .checkpoints import History, load_checkpoint, save_checkpoint, seed_everything
 from .classmaps import ClassMapViewer, class_maps, overlay, plot_class_maps, upsample
+from .config import Runtime, TrainConfig
 from .compare import compare_models, copy_weights_by_order, readable
 from .data import (DATASETS, DataNotFoundError, ImageArrays, cache_dir, data_root,
                    load_arrays)
@@ -15,7 +16,8 @@ from .profiles import PROFILES, Profile, get_profile
 from .resources import (conv_cost, count_parameters, format_bytes, format_count,
                         measure_peak_memory, memory_estimate, resource_summary,
                         resource_table)
-from .training import TrainConfig, TrainingStuckError, evaluate, fit, pick_device
+from .spec import RunSpec
+from .training import TrainingStuckError, evaluate, fit, pick_device
 from .toys import best_line_accuracy, plot_decision_boundaries, train_full_batch, xor_strips
 from .widgets import ConvCostExplorer, conv_cost_explorer
 
@@ -30,7 +32,7 @@ __all__ = [
     "memory_estimate", "resource_summary", "resource_table",
     "DATASETS", "DataNotFoundError", "ImageArrays", "cache_dir", "data_root", "load_arrays",
     "ArrayLoader", "channel_stats", "load_data", "subset",
-    "TrainConfig", "TrainingStuckError", "evaluate", "fit", "pick_device",
+    "TrainConfig", "Runtime", "RunSpec", "TrainingStuckError", "evaluate", "fit", "pick_device",
     "History", "load_checkpoint", "save_checkpoint", "seed_everything",
     "LivePlot", "in_notebook", "plot_history", "show_images",
     "best_line_accuracy", "plot_decision_boundaries", "train_full_batch", "xor_strips",

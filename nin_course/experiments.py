@@ -1,75 +1,54 @@
 """One fixed budget for comparing variants of a network (the experiments of the exercises).
 
-`Budget.from_profile()` fixes what every run of a comparison gets: the same training and test
-examples, epochs, image size, batch size, optimiser and seed, sized by the run profile.
-`run_experiment(build, budget)` builds a fresh model, trains it under the budget and returns
-one row: parameters, FLOPs per example, final losses and accuracies, training examples per
-second and seconds. Rows from the same budget can be compared; rows from different ones cannot.
-`near_chance(results)` names the runs that had not started to learn within the budget.
+`experiment_budget()` is a RunSpec without a model: what every run of a comparison gets, the
+same training and test examples, epochs, image size, batch size, optimiser and seed, sized by
+the run profile. `run_experiment(build, budget)` builds a fresh model, trains it under the
+budget and returns one row: parameters, FLOPs per example, final losses and accuracies,
+training examples per second and seconds. Rows from the same budget can be compared; rows from
+different ones cannot. `near_chance(results)` names the runs that had not started to learn
+within the budget.
 """
 import math
-from dataclasses import dataclass
+from dataclasses import replace
 
 from torch import nn
 
 from .checkpoints import seed_everything
-from .loaders import load_data
+from .config import TrainConfig
 from .models import num_parameters
-from .profiles import Profile, get_profile
+from .profiles import resolve
 from .resources import resource_table
+from .spec import RunSpec
 from .training import TrainingStuckError, fit
 
-
-@dataclass(frozen=True)
-class Budget:
-    """What every run of one comparison gets. Sizes None mean the whole split."""
-    train_size: int | None = 2_500
-    test_size: int | None = 1_000
-    image_size: int = 96
-    num_epochs: int = 1
-    batch_size: int = 32    # more steps in a short epoch; 64 at lr 3e-3 left NiN at chance
+# What a comparison gets at most (the profile may cap it further).
+BUDGET = RunSpec(
+    name="budget", model=None, dataset="fashion-mnist", train_size=2_500, test_size=1_000,
+    image_size=96, normalize=True,
+    batch_size=32,  # more steps in a short epoch; 64 at lr 3e-3 left NiN at chance
     # AdamW with a one-cycle schedule learns something within one short epoch (37% test
     # accuracy after 2,500 Fashion-MNIST examples at 96 px), where d2l's SGD at lr 0.05 leaves
     # NiN at chance level for the first few thousand examples.
-    optimizer: str = "adamw"
-    lr: float = 2e-3
-    lr_schedule: str | None = "onecycle"
-    seed: int = 0
-    dataset: str = "fashion-mnist"
+    config=TrainConfig(optimizer="adamw", lr=2e-3, lr_schedule="onecycle", num_epochs=1))
 
-    @classmethod
-    def from_profile(cls, profile=None, train_fraction=1.0, num_epochs=1, recipe_size=224,
-                     **overrides):
-        """The profile's examples (times `train_fraction`), epochs and image size (<= recipe_size).
 
-        `profile` is a Profile, a profile name or None (NIN_COURSE_PROFILE, see profiles.py).
-        """
-        profile = profile if isinstance(profile, Profile) else get_profile(profile)
-        if not 0 < train_fraction <= 1:
-            raise ValueError(f"train_fraction must be in (0, 1]; got {train_fraction!r}")
-        train_size = (None if profile.train_size is None
-                      else max(1, round(profile.train_size * train_fraction)))
-        return cls(train_size=train_size, test_size=profile.test_size,
+def experiment_budget(profile=None, train_fraction=1.0, num_epochs=1, recipe_size=224,
+                      **overrides):
+    """The budget of one comparison, a RunSpec with no model: the profile's examples (times
+    `train_fraction`), epochs (at most `num_epochs`) and image size (at most `recipe_size`).
+
+    `profile` is a Profile, a profile name or None (NIN_COURSE_PROFILE, see profiles.py).
+    `overrides` replace RunSpec fields (e.g. batch_size=64).
+    """
+    profile = resolve(profile)
+    if not 0 < train_fraction <= 1:
+        raise ValueError(f"train_fraction must be in (0, 1]; got {train_fraction!r}")
+    train_size = (None if profile.train_size is None
+                  else max(1, round(profile.train_size * train_fraction)))
+    spec = replace(BUDGET, train_size=train_size, test_size=profile.test_size,
                    image_size=profile.image_size(recipe_size),
-                   num_epochs=profile.epochs(num_epochs), **overrides)
-
-    def describe(self):
-        """One line for a notebook: '2,500 training examples, 1,000 test examples, ...'."""
-        def size(n, what):
-            return f"all {what}" if n is None else f"{n:,} {what}"
-        schedule = f", {self.lr_schedule} schedule" if self.lr_schedule else ""
-        return (f"{size(self.train_size, 'training examples')}, "
-                f"{size(self.test_size, 'test examples')} of {self.dataset}, "
-                f"{self.num_epochs} epoch{'s' if self.num_epochs != 1 else ''}, "
-                f"{self.image_size}x{self.image_size} px, batch {self.batch_size}, "
-                f"{self.optimizer} lr {self.lr:g}{schedule}, seed {self.seed}")
-
-    def loaders(self):
-        """Fresh (train_iter, test_iter): every run sees the same examples in the same order."""
-        profile = Profile("budget", self.train_size, self.test_size, self.num_epochs,
-                          self.image_size, self.describe())
-        return load_data(self.dataset, self.batch_size, resize=self.image_size, profile=profile,
-                         normalize=True, seed=self.seed)
+                   config=replace(BUDGET.config, num_epochs=profile.epochs(num_epochs)))
+    return replace(spec, profile=profile.name, **overrides)
 
 
 def run_experiment(build, budget, probes=None, progress=True):
@@ -84,6 +63,9 @@ def run_experiment(build, budget, probes=None, progress=True):
     `probes`: {column: function(model, test_iter)}, measured on the trained model and added to
     the row (e.g. the share of logits that are exactly 0).
     """
+    if not isinstance(budget, RunSpec):
+        raise TypeError(f"budget must be a RunSpec, such as experiment_budget(); got "
+                        f"{type(budget).__name__}")
     seed_everything(budget.seed)
     model = build() if callable(build) and not isinstance(build, nn.Module) else build
     if not isinstance(model, nn.Module):
@@ -93,10 +75,8 @@ def run_experiment(build, budget, probes=None, progress=True):
     flops = resource_table(model, (in_channels, budget.image_size, budget.image_size))
     row = {"params": num_parameters(model), "FLOPs/example": int(flops["FLOPs/example"].iloc[-1])}
     try:
-        history, stuck = fit(model, train_iter, test_iter, num_epochs=budget.num_epochs,
-                             optimizer=budget.optimizer, lr=budget.lr,
-                             lr_schedule=budget.lr_schedule, seed=budget.seed,
-                             progress=progress, live_plot=False), False
+        history, stuck = fit(model, train_iter, test_iter, budget.config, progress=progress,
+                             live_plot=False), False
     except TrainingStuckError as err:
         if err.history is None or len(err.history) == 0:
             raise

@@ -14,7 +14,7 @@ import torch
 from torch.nn import functional as F
 
 from .data import load_arrays
-from .profiles import Profile, get_profile
+from .profiles import resolve
 
 
 class ArrayLoader:
@@ -195,7 +195,7 @@ def load_data(name, batch_size, resize=None, profile=None, root=None, device=Non
     per-channel mean and std of the training subset. Only the training batches are shuffled
     and augmented. The profile does not cap `resize`: pass profile.image_size(224) for that.
     """
-    profile = profile if isinstance(profile, Profile) else get_profile(profile)
+    profile = resolve(profile)
     arrays = subset(load_arrays(name, root), profile.train_size, profile.test_size, seed)
     mean, std = channel_stats(arrays.x_train) if normalize else (None, None)
     common = dict(batch_size=batch_size, device=device, resize=resize, mean=mean, std=std)

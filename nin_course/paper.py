@@ -8,23 +8,22 @@ Lin, Chen & Yan (2013), *Network In Network*, arXiv:1312.4400 (v3), section 4:
 - `train_cifar_nin(num_classes, profile, augment, head)`: one run of the recipe on CIFAR-10 or
   CIFAR-100, saved under the cache folder so that later lessons can reuse it.
 """
-import dataclasses
-import hashlib
-import json
 import os
 import tempfile
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
 import torch
 
 from . import checkpoints
-from .data import cache_dir, load_arrays
-from .loaders import ArrayLoader, channel_stats, subset
-from .models import CifarNiN
-from .profiles import Profile, get_profile
-from .training import TrainConfig, evaluate, fit, patience_for, pick_device
+from .config import TrainConfig, split_settings
+from .data import cache_dir
+from .loaders import ArrayLoader
+from .models import COURSE_INIT, CifarNiN
+from .profiles import resolve
+from .spec import RunSpec, sized, with_config
+from .training import evaluate, fit, patience_for
 
 PAPER = "Lin, Chen & Yan (2013), Network In Network, arXiv:1312.4400v3"
 
@@ -82,7 +81,8 @@ RECIPE = (
     ("weight decay", "1e-4 on weights, none on biases (released model; tuned on validation "
      "data, sec. 4.2)", "1e-4 on every parameter"),
     ("initialisation", "Gaussian, std 0.05, biases 0 (released model)",
-     "Xavier-uniform, biases PyTorch's default (CifarNiN)"),
+     "Kaiming normal, biases 0 (COURSE_INIT; the book's Xavier-uniform leaves 3-4 of the 10 "
+     "class maps dead at the start)"),
     ("lr schedule", "divided by 10 when training accuracy stops improving, twice (sec. 4.1)",
      "divided by 10 at fixed epochs, twice"),
     ("inputs", "global contrast normalisation + ZCA whitening, as maxout (sec. 4.2)",
@@ -106,46 +106,28 @@ FULL_TRAIN_SIZE = 50_000  # both CIFAR-10 and CIFAR-100 have 50,000 training ima
 PLATEAU_STEPS = 2_000
 
 
-@dataclass(frozen=True)
-class CifarRecipe:
-    """Everything one run needs: the TrainConfig and the data settings, for one profile."""
-    profile: str             # the run profile it was made for
-    config: TrainConfig      # optimiser, schedule, epochs (see fit)
-    batch_size: int
-    train_size: int | None   # training examples drawn (class-balanced); None: all
-    test_size: int | None    # test examples; None: all
-    augment: bool            # random crops (padding 4) and horizontal flips
-    normalize: bool = True   # per-channel mean and std of the training images
-    seed: int = SEED         # the data subset, the shuffling, the weights
-
-    def key(self):
-        """A short hash of the settings that change the trained model (for checkpoint names)."""
-        settings = {k: v for k, v in dataclasses.asdict(self.config).items()
-                    if k not in ("progress", "live_plot", "checkpoint_path", "resume", "device")}
-        settings.update(batch_size=self.batch_size, train_size=self.train_size,
-                        test_size=self.test_size, augment=self.augment,
-                        normalize=self.normalize, seed=self.seed)
-        text = json.dumps(settings, sort_keys=True, default=str)
-        return hashlib.sha256(text.encode()).hexdigest()[:10]
-
-
-def cifar_recipe(profile=None, augment=False, **overrides):
-    """The paper's CIFAR recipe sized by `profile` (a Profile or its name; None: the current one).
+def cifar_recipe(profile=None, augment=False, num_classes=10, head="gap", **config):
+    """The paper's CIFAR recipe as a RunSpec, sized by `profile` (a Profile, its name, or None:
+    the current one).
 
     The profile takes the first `profile.epochs(NUM_EPOCHS)` epochs of the schedule (a learning
     rate drop that falls after them does not happen) on `profile.train_size` training examples.
-    `overrides` replace TrainConfig fields (e.g. progress=False).
+    `config` overrides TrainConfig fields (e.g. lr=0.05).
     """
-    profile = profile if isinstance(profile, Profile) else get_profile(profile)
-    num_epochs = profile.epochs(NUM_EPOCHS)
-    drops = [list(drop) for drop in LR_DROPS if drop[0] <= num_epochs] or None
-    config = TrainConfig(lr=LR, num_epochs=num_epochs, optimizer="sgd", momentum=MOMENTUM,
-                         weight_decay=WEIGHT_DECAY, lr_schedule=drops, seed=SEED,
-                         stuck_patience=patience_for(
-                             PLATEAU_STEPS, profile.train_size or FULL_TRAIN_SIZE, BATCH_SIZE))
-    config = dataclasses.replace(config, **overrides)
-    return CifarRecipe(profile.name, config, BATCH_SIZE, profile.train_size, profile.test_size,
-                       augment)
+    profile = resolve(profile)
+    dataset = _dataset(num_classes)
+    spec = sized(RunSpec(
+        name=f"paper: CIFAR NIN on {dataset}, {head} head, "
+             f"{'with' if augment else 'without'} augmentation",
+        model="CifarNiN", dataset=dataset,
+        model_args=dict(num_classes=num_classes, head=head, init=COURSE_INIT),
+        batch_size=BATCH_SIZE, normalize=True, augment=augment, padding=4, seed=SEED,
+        config=TrainConfig(lr=LR, num_epochs=NUM_EPOCHS, optimizer="sgd", momentum=MOMENTUM,
+                           weight_decay=WEIGHT_DECAY)), profile)
+    num_epochs = spec.config.num_epochs
+    drops = tuple(drop for drop in LR_DROPS if drop[0] <= num_epochs) or None
+    patience = patience_for(PLATEAU_STEPS, profile.train_size or FULL_TRAIN_SIZE, BATCH_SIZE)
+    return with_config(spec, **{"lr_schedule": drops, "stuck_patience": patience, **config})
 
 
 @dataclass
@@ -153,7 +135,7 @@ class CifarRun:
     """The outcome of `train_cifar_nin`: the trained model, its history and its test error."""
     dataset: str
     head: str
-    recipe: CifarRecipe
+    recipe: RunSpec
     model: CifarNiN
     history: checkpoints.History
     test_error: float     # percent, on `test_size` test images, evaluated after training
@@ -202,7 +184,7 @@ def saved_profile(num_classes=10, augment=False, head="gap", profiles=("cuda", "
     """
     dataset = _dataset(num_classes)
     for name in profiles:
-        recipe = cifar_recipe(name, augment)
+        recipe = cifar_recipe(name, augment, num_classes, head)
         if _finished(checkpoint_path(dataset, head, recipe), recipe.config.num_epochs):
             return name
     return None
@@ -216,38 +198,28 @@ def _dataset(num_classes):
     return f"cifar{num_classes}"
 
 
-def make_loaders(dataset, recipe, root=None, device=None):
-    """(train_iter, test_iter, arrays) for `dataset` as `recipe` asks: its subset, normalised."""
-    full = load_arrays(dataset, root)
-    arrays = subset(full, recipe.train_size, recipe.test_size, recipe.seed)
-    mean, std = channel_stats(arrays.x_train) if recipe.normalize else (None, None)
-    common = dict(batch_size=recipe.batch_size, device=device, mean=mean, std=std)
-    train_iter = ArrayLoader(arrays.x_train, arrays.y_train, shuffle=True, augment=recipe.augment,
-                             seed=recipe.seed, **common)
-    test_iter = ArrayLoader(arrays.x_test, arrays.y_test, **common)
-    return train_iter, test_iter, full
-
-
 def train_cifar_nin(num_classes=10, profile=None, augment=False, head="gap", reuse=False,
                     root=None, **overrides):
     """Train the paper's CIFAR NIN on CIFAR-10 (num_classes=10) or CIFAR-100 (100): a CifarRun.
 
-    The recipe is `cifar_recipe(profile, augment, **overrides)`. The run is saved to
+    The recipe is `cifar_recipe(profile, augment, num_classes, head)`; `overrides` replace its
+    TrainConfig fields or Runtime fields (device, progress, live_plot, ...). The run is saved to
     `checkpoint_path(...)` in the cache folder. reuse=True takes a finished (or continues an
     unfinished) run with exactly these settings from there, if one exists; reuse=False trains
     from scratch and replaces it, keeping the old file until the new run has finished.
     """
     dataset = _dataset(num_classes)
-    recipe = cifar_recipe(profile, augment, **overrides)
-    device = pick_device(recipe.config.device)
-    train_iter, test_iter, full = make_loaders(dataset, recipe, root, device)
-    checkpoints.seed_everything(recipe.seed)  # the same initial weights in every lesson
-    model = CifarNiN(num_classes=num_classes, head=head)
+    config, runtime = split_settings(cifar_recipe(profile, augment, num_classes, head).config,
+                                     **overrides)
+    recipe = replace(cifar_recipe(profile, augment, num_classes, head), config=config)
+    arrays, full = recipe.data(root)
+    train_iter, test_iter = recipe.loaders(device=runtime.device, arrays=arrays)
+    model = recipe.build_model()  # the same initial weights in every lesson
     path = checkpoint_path(dataset, head, recipe)
     reused = reuse and _finished(path, recipe.config.num_epochs)
-    history = _fit_into(model, train_iter, test_iter, recipe.config, path, resume=reuse)
+    history = _fit_into(model, train_iter, test_iter, recipe.config, runtime, path, resume=reuse)
     if reused:  # measure the loaded model; a run trained now was measured by fit's last epoch
-        _, acc = evaluate(model, test_iter, device)
+        _, acc = evaluate(model, test_iter)
     else:
         acc = history.test_acc[-1]
     return CifarRun(dataset=dataset, head=head, recipe=recipe, model=model, history=history,
@@ -265,17 +237,18 @@ def _finished(path, num_epochs):
         return False
 
 
-def _fit_into(model, train_iter, test_iter, config, path, resume):
+def _fit_into(model, train_iter, test_iter, config, runtime, path, resume):
     """fit, checkpointing to `path`: continuing it if `resume`, else into a new file that
     replaces `path` only once the run has finished."""
     path.parent.mkdir(parents=True, exist_ok=True)
     if resume:
-        return fit(model, train_iter, test_iter, config, checkpoint_path=path, resume=True)
+        return fit(model, train_iter, test_iter, config, runtime, checkpoint_path=path,
+                   resume=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".run-", suffix=".ckpt")
     os.close(fd)
     os.remove(tmp)  # fit refuses to overwrite a file it was not asked to resume
     try:
-        history = fit(model, train_iter, test_iter, config, checkpoint_path=tmp)
+        history = fit(model, train_iter, test_iter, config, runtime, checkpoint_path=tmp)
         os.replace(tmp, path)
     finally:
         if os.path.exists(tmp):

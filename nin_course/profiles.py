@@ -57,3 +57,8 @@ def get_profile(name=None):
         raise ValueError(f"unknown run profile {chosen!r} (from {where}); choose one of "
                          f"{', '.join(PROFILES)}, e.g. {PROFILE_ENV}=smoke for a quick run")
     return PROFILES[chosen]
+
+
+def resolve(profile=None):
+    """A Profile from a Profile, a profile's name, or None (the current one, see get_profile)."""
+    return profile if isinstance(profile, Profile) else get_profile(profile)

@@ -1,11 +1,11 @@
 """Fashion-MNIST recipes: the chapter's (d2l.ai 8.3) and a faster, better one, sized by a profile.
 
-A `Recipe` holds every decision of a training run: the model, the input pipeline (image size,
-batch size, normalisation, augmentation) and the `TrainConfig`. Build and train it with
+Each recipe is a function returning a `RunSpec` (spec.py): the model, the input pipeline (image
+size, batch size, normalisation, augmentation) and the `TrainConfig`. Build and train it with
 ```python
-recipe = fast_recipe()                      # sized by NIN_COURSE_PROFILE
-model, train_iter, test_iter = recipe.build()
-history = fit(model, train_iter, test_iter, recipe.config)
+spec = fast_recipe()                        # sized by NIN_COURSE_PROFILE
+model, train_iter, test_iter = spec.build()
+history = fit(model, train_iter, test_iter, spec.config)
 ```
 - `d2l_recipe`: the chapter's settings (d2l's NiN at 224x224, batch 128, plain SGD with lr 0.05,
   10 epochs, no normalisation, no augmentation) on nin_course's input pipeline and trainer;
@@ -16,18 +16,17 @@ history = fit(model, train_iter, test_iter, recipe.config)
 
 The run profile (see profiles.py) caps the image size, the number of epochs and the examples.
 """
-from collections.abc import Callable
-from dataclasses import dataclass, replace
+from dataclasses import replace
 
 import numpy as np
 from torch import nn
 
-from .layers import MLPConv
-from .loaders import ArrayLoader, balanced_indices, channel_stats, subset
-from .data import load_arrays
-from .models import ImageClassifier, NiN
-from .profiles import Profile, get_profile
-from .training import TrainConfig, patience_for, pick_device
+from .config import TrainConfig
+from .loaders import balanced_indices
+from .models import COURSE_INIT, ImageClassifier
+from .profiles import resolve
+from .spec import RunSpec, sized, with_config  # noqa: F401 (with_config: for the lessons)
+from .training import patience_for
 
 D2L_EPOCHS = 10     # d2l.ai 8.3 trains NiN for 10 epochs ...
 D2L_IMAGE_SIZE = 224  # ... on Fashion-MNIST resized from 28x28 to 224x224 ...
@@ -40,85 +39,26 @@ FAST_EPOCHS = 10    # the full fast recipe; on a shared 2-core CPU, time_to_accu
 D2L_PLATEAU_STEPS = 1_000
 
 
-@dataclass(frozen=True)
-class Recipe:
-    """A training run: `model()` builds the network, the rest describes the data and training."""
-    name: str
-    model: Callable[[], nn.Module]  # a fresh, initialised model each call
-    image_size: int                 # side of the images the model sees; 28 = no resize
-    batch_size: int
-    config: TrainConfig
-    train_size: int | None = None   # training examples (a class-balanced subset); None: all
-    test_size: int | None = None
-    normalize: bool = False         # subtract the training set's mean, divide by its std
-    augment: bool = False           # random crop of the zero-padded image, horizontal flip
-    padding: int = 0                # pixels of padding around the image for the random crop
-    drop_last: bool = False         # skip each epoch's short last training batch (batch norm)
-    dataset: str = "fashion-mnist"
-
-    def build(self, root=None, device=None, seed=0):
-        """(model, train_iter, test_iter): a fresh model and ArrayLoaders on the training device.
-
-        `device`: where the data live (None: config.device, else the best one here), which
-        must be where `fit` trains. `seed` picks the subset and the shuffles.
-        """
-        device = pick_device(self.config.device if device is None else device)
-        arrays = subset(load_arrays(self.dataset, root), self.train_size, self.test_size, seed)
-        mean, std = channel_stats(arrays.x_train) if self.normalize else (None, None)
-        resize = None if self.image_size == arrays.x_train.shape[1] else self.image_size
-        common = dict(device=device, resize=resize, mean=mean, std=std)
-        train_iter = ArrayLoader(arrays.x_train, arrays.y_train, self.batch_size, shuffle=True,
-                                 augment=self.augment, padding=self.padding, seed=seed,
-                                 drop_last=self.drop_last, **common)
-        # evaluation keeps no activations for a backward pass: bigger batches are cheap
-        test_iter = ArrayLoader(arrays.x_test, arrays.y_test, 2 * self.batch_size, **common)
-        return self.model(), train_iter, test_iter
-
-    def describe(self):
-        """One line per setting, for printing in a lesson."""
-        c = self.config
-        schedule = c.lr_schedule or "constant"
-        augmented = f"crop (padding {self.padding}) + flip" if self.augment else "no"
-        return "\n".join([
-            f"recipe          {self.name}",
-            f"examples        {_count(self.train_size)} train / {_count(self.test_size)} test",
-            f"image size      {self.image_size}x{self.image_size}",
-            f"batch size      {self.batch_size}",
-            f"epochs          {c.num_epochs}",
-            f"optimizer       {c.optimizer}, lr {c.lr}, momentum {c.momentum}, weight decay "
-            f"{c.weight_decay}",
-            f"lr schedule     {schedule}",
-            f"label smoothing {c.label_smoothing}",
-            f"normalised      {self.normalize}",
-            f"augmented       {augmented}",
-        ])
-
-
-def _count(size):
-    return "all" if size is None else f"{size:,}"
-
-
-def _profile(profile):
-    return profile if isinstance(profile, Profile) else get_profile(profile)
-
-
 def d2l_recipe(profile=None, *, image_size=D2L_IMAGE_SIZE, **config):
-    """The chapter's recipe on nin_course: d2l's NiN, 224x224, batch 128, SGD lr 0.05, 10 epochs.
+    """The chapter's recipe on nin_course: d2l's NiN, 224x224, batch 128, SGD lr 0.05, 10 epochs,
+    with one change from the book: the weights start as COURSE_INIT (Kaiming normal, zero
+    biases) instead of the book's Xavier-uniform, which leaves the network on the ln(10)
+    plateau (see plateau.py).
 
     `profile` (a Profile or its name; None: NIN_COURSE_PROFILE) caps the image size, epochs and
-    examples. Other keyword arguments override TrainConfig fields (e.g. device='cpu').
+    examples. Other keyword arguments override TrainConfig fields (e.g. lr=0.01).
     """
-    profile = _profile(profile)
-    size = profile.image_size(image_size)
-    settings = dict(lr=0.05, num_epochs=profile.epochs(D2L_EPOCHS), optimizer="sgd",
-                    stuck_patience=patience_for(D2L_PLATEAU_STEPS,
-                                                profile.train_size or D2L_TRAIN_SIZE,
-                                                D2L_BATCH_SIZE))
-    return Recipe(
-        name=f"d2l: NiN at {size}x{size}", image_size=size, batch_size=D2L_BATCH_SIZE,
-        model=lambda: NiN(num_classes=10, in_channels=1, input_size=size),
-        config=TrainConfig(**{**settings, **config}),
-        train_size=profile.train_size, test_size=profile.test_size)
+    profile = resolve(profile)
+    spec = sized(RunSpec(
+        name=f"d2l: NiN at {image_size}x{image_size}", model="NiN", dataset="fashion-mnist",
+        model_args=dict(num_classes=10, in_channels=1, input_size=image_size, init=COURSE_INIT),
+        image_size=image_size, batch_size=D2L_BATCH_SIZE,
+        config=TrainConfig(lr=0.05, num_epochs=D2L_EPOCHS, optimizer="sgd")), profile)
+    size = spec.image_size
+    patience = patience_for(D2L_PLATEAU_STEPS, profile.train_size or D2L_TRAIN_SIZE,
+                            D2L_BATCH_SIZE)
+    return with_config(replace(spec, name=f"d2l: NiN at {size}x{size}"),
+                       **{"stuck_patience": patience, **config})
 
 
 def mlpconv_bn(in_channels, out_channels, kernel_size, stride=1, padding=0):
@@ -172,22 +112,21 @@ def fast_recipe(profile=None, *, augment=False, **config):
     adds random crops (padding 2) and flips: they help long runs, but cost accuracy in runs of
     a few epochs (on a 20,000-image subset, 3 epochs: 0.82 with them, 0.86 without), so they
     are off by default. Other keyword arguments override TrainConfig fields (e.g.
-    num_epochs=4, device='cpu'). Training drops each epoch's short last batch (96 of 60,000
-    images, different ones every epoch): batch norm would take a compiled model's padding
-    (see training.pad_batch) into its statistics.
+    num_epochs=4). Training drops each epoch's short last batch (96 of 60,000 images,
+    different ones every epoch): batch norm would take a compiled model's padding (see
+    training.pad_batch) into its statistics.
     """
-    profile = _profile(profile)
     settings = dict(
         lr=1e-2, optimizer="adamw", weight_decay=0.05,  # AdamW: a step size per parameter
         lr_schedule="onecycle",    # warm-up, then a cosine decay to 0 by the last batch
         label_smoothing=0.1,       # soft targets: less over-confidence, better test accuracy
-        num_epochs=profile.epochs(FAST_EPOCHS))
-    return Recipe(
-        name="fast: FashionNiN at 28x28", image_size=28, batch_size=256,
-        model=lambda: FashionNiN(num_classes=10, in_channels=1),
-        config=TrainConfig(**{**settings, **config}),
-        train_size=profile.train_size, test_size=profile.test_size,
-        normalize=True, augment=augment, padding=2, drop_last=True)
+        num_epochs=FAST_EPOCHS)
+    spec = sized(RunSpec(
+        name="fast: FashionNiN at 28x28", model="FashionNiN", dataset="fashion-mnist",
+        model_args=dict(num_classes=10, in_channels=1), image_size=None, batch_size=256,
+        config=TrainConfig(**settings), normalize=True, augment=augment, padding=2,
+        drop_last=True), profile)
+    return with_config(spec, **config)
 
 
 def book_run(profile=None, root=None, seed=0):
@@ -197,14 +136,14 @@ def book_run(profile=None, root=None, seed=0):
     (here `book.FashionMNIST`, which reads from `root`, default the data root), lazy layers
     initialised by `apply_init` on one batch, and `d2l.Trainer(max_epochs=10, num_gpus=1)`.
     A smaller profile swaps data.train / data.val for the same class-balanced subsets that
-    `Recipe.build` uses, caps the image size and the epochs. Train with trainer.fit(model, data).
+    `RunSpec.data` uses, caps the image size and the epochs. Train with trainer.fit(model, data).
     Imports d2l (slow).
     """
     from d2l import torch as d2l
 
     from . import book
     from .data import data_root
-    profile = _profile(profile)
+    profile = resolve(profile)
     size = profile.image_size(D2L_IMAGE_SIZE)
     data = book.FashionMNIST(batch_size=D2L_BATCH_SIZE, resize=(size, size),
                              root=data_root() if root is None else root)
@@ -223,8 +162,3 @@ def _book_subset(dataset, size, seed, split):
         return dataset
     labels = np.asarray(dataset.targets)
     return Subset(dataset, balanced_indices(labels, size, np.random.default_rng([seed, split])))
-
-
-def with_config(recipe, **config):
-    """The recipe with some TrainConfig fields replaced: with_config(r, num_epochs=2)."""
-    return replace(recipe, config=replace(recipe.config, **config))

@@ -1,4 +1,5 @@
 """Fixtures shared by several test modules."""
+import numpy as np
 import pytest
 import torch
 
@@ -14,3 +15,29 @@ def one_thread():
     torch.set_num_threads(1)
     yield
     torch.set_num_threads(before)
+
+
+def fake_fashion_mnist(num_train=600, num_test=300, seed=0):
+    """28x28 uint8 images whose class shows as a bright row: (x_train, y_train, x_test, y_test)."""
+    rng = np.random.default_rng(seed)
+    splits = []
+    for n in (num_train, num_test):
+        y = np.arange(n) % 10
+        x = rng.integers(0, 60, size=(n, 28, 28), dtype=np.uint8)
+        x[np.arange(n), 2 + 2 * y, :] = 255
+        splits += [x, y.astype(np.int64)]
+    return splits
+
+
+@pytest.fixture
+def tiny_data_root(tmp_path, monkeypatch):
+    """A data root holding a prepared fashion-mnist.npz of 600 train / 300 test images, with
+    its own cache folder."""
+    from nin_course.data import CACHE_ENV, prepared_path
+    monkeypatch.setenv(CACHE_ENV, str(tmp_path / "cache"))
+    x_train, y_train, x_test, y_test = fake_fashion_mnist()
+    path = prepared_path("fashion-mnist", tmp_path / "data")
+    path.parent.mkdir(parents=True)
+    np.savez(path, x_train=x_train, y_train=y_train, x_test=x_test, y_test=y_test,
+             classes=np.array([f"class {i}" for i in range(10)]))
+    return tmp_path / "data"

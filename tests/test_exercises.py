@@ -15,7 +15,6 @@
 """
 import csv
 import hashlib
-import json
 import os
 import re
 import subprocess
@@ -26,11 +25,10 @@ from pathlib import Path
 
 import nbformat
 import pytest
-import torch
 from otter.test_files.exception_test import ExceptionTestFile
 from torch import nn
 
-from nin_course.experiments import Budget
+from nin_course.experiments import experiment_budget
 
 ROOT = Path(__file__).resolve().parents[1]
 EXERCISES = ROOT / "exercises"
@@ -122,9 +120,9 @@ def test_solution_was_executed_under_cpu_and_passes_every_check(stem, test_files
     shown = "".join(o.get("data", {}).get("text/plain", "") for o in cells[-1].outputs)
     for question in test_files[stem]:
         assert f"{question} results: All test cases passed!" in shown, (question, shown)
-    budget_outputs = [o.get("text", "") for c in cells if "Budget.from_profile" in c.source
+    budget_outputs = [o.get("text", "") for c in cells if "experiment_budget(" in c.source
                       for o in c.outputs]
-    cpu = Budget.from_profile("cpu", train_fraction=0.5).describe()
+    cpu = experiment_budget("cpu", train_fraction=0.5).summary()
     assert all(cpu in text for text in budget_outputs), f"{path.name}: run it under the cpu profile"
 
 

@@ -1,4 +1,5 @@
 """nin_course/experiments.py: one budget per comparison, and rows that match the package's counts."""
+import dataclasses
 import math
 
 import pandas as pd
@@ -8,7 +9,8 @@ from torch import nn
 
 from nin_course import GlobalAvgPool2d, get_profile, num_parameters
 from nin_course.data import DataNotFoundError, load_arrays
-from nin_course.experiments import Budget, near_chance, run_experiment
+from nin_course.experiments import BUDGET, experiment_budget, near_chance, run_experiment
+from nin_course.spec import RunSpec
 from nin_course.resources import resource_summary
 
 
@@ -24,20 +26,27 @@ def tiny_budget():
         load_arrays("fashion-mnist")
     except DataNotFoundError as err:
         pytest.skip(f"real Fashion-MNIST not found: {err}")
-    return Budget(train_size=64, test_size=32, image_size=28, batch_size=16)
+    return dataclasses.replace(BUDGET, train_size=64, test_size=32, image_size=28, batch_size=16)
 
 
-def test_budget_from_profile_follows_the_profile():
+def test_experiment_budget_follows_the_profile():
     smoke = get_profile("smoke")
-    budget = Budget.from_profile("smoke", train_fraction=0.5)
+    budget = experiment_budget("smoke", train_fraction=0.5)
+    assert isinstance(budget, RunSpec) and budget.model is None and budget.profile == "smoke"
     assert budget.train_size == smoke.train_size // 2 and budget.test_size == smoke.test_size
-    assert budget.image_size == smoke.image_size(224) and budget.num_epochs == 1
-    full = Budget.from_profile("cuda")
-    assert full.train_size is None and full.image_size == 224
-    assert "all training examples" in full.describe()
-    assert budget.describe().startswith("256 training examples, 256 test examples of fashion-mnist")
+    assert budget.image_size == smoke.image_size(224) and budget.config.num_epochs == 1
+    assert budget.config == BUDGET.config and budget.seed == BUDGET.seed  # the same optimiser
+    full = experiment_budget("cuda", num_epochs=3)
+    assert full.train_size is None and full.image_size == 224 and full.config.num_epochs == 3
+    assert experiment_budget("smoke", num_epochs=3).config.num_epochs == 1  # the profile's cap
+    assert "all training examples" in full.summary()
+    assert budget.summary().startswith("256 training examples, 256 test examples of fashion-mnist")
+    assert experiment_budget("smoke", batch_size=64).batch_size == 64  # RunSpec fields
+    assert experiment_budget("smoke", batch_size=64).key() != budget.key()
     with pytest.raises(ValueError, match="train_fraction"):
-        Budget.from_profile("smoke", train_fraction=0)
+        experiment_budget("smoke", train_fraction=0)
+    with pytest.raises(ValueError, match="names no model"):
+        budget.build_model()  # the model comes from the comparison, not the budget
 
 
 def test_run_experiment_row_matches_the_package_counts(tiny_budget):
@@ -68,9 +77,12 @@ def test_a_dead_network_is_recorded_as_stuck(tiny_budget):
     assert row["stuck"] is True and row["test_acc"] == pytest.approx(0.1, abs=0.1)
 
 
-def test_run_experiment_wants_a_model():
+def test_run_experiment_wants_a_model_and_a_runspec():
+    budget = dataclasses.replace(BUDGET, train_size=8, test_size=8, image_size=28)
     with pytest.raises(TypeError, match="nn.Module"):
-        run_experiment(lambda: "not a model", Budget(train_size=8, test_size=8, image_size=28))
+        run_experiment(lambda: "not a model", budget)
+    with pytest.raises(TypeError, match="RunSpec"):
+        run_experiment(tiny_model, dataclasses.asdict(budget))
 
 
 def test_near_chance_names_the_runs_still_at_ln_num_classes():

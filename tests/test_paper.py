@@ -1,4 +1,6 @@
 """nin_course.paper: the recipe per profile, the paper's numbers, and a run on tiny arrays."""
+import dataclasses
+
 import numpy as np
 import pytest
 import torch
@@ -21,7 +23,7 @@ def test_the_recipe_is_the_papers_at_every_profile():
 @pytest.mark.parametrize("name, epochs, train_size, test_size, drops", [
     ("smoke", 1, 512, 256, None),
     ("cpu", 2, 5_000, 1_000, None),  # the first 2 epochs: no drop yet
-    ("cuda", NUM_EPOCHS, None, None, [list(d) for d in LR_DROPS]),
+    ("cuda", NUM_EPOCHS, None, None, LR_DROPS),  # drops are (epoch, factor) tuples
 ])
 def test_the_profile_sizes_the_recipe(name, epochs, train_size, test_size, drops):
     recipe = cifar_recipe(name, augment=True)
@@ -46,10 +48,13 @@ def test_stuck_check_waits_out_nins_first_plateau(name, patience):
     assert patience * steps_per_epoch >= PLATEAU_STEPS
 
 
-def test_recipe_key_ignores_display_settings_only():
+def test_recipe_key_ignores_labels_only_and_the_recipe_takes_no_display_settings():
     base = cifar_recipe("cpu")
-    assert cifar_recipe("cpu", progress=False, live_plot=False).key() == base.key()
+    assert dataclasses.replace(base, name="another label").key() == base.key()
+    with pytest.raises(TypeError, match="progress"):  # a Runtime field: given to fit instead
+        cifar_recipe("cpu", progress=False, live_plot=False)
     assert cifar_recipe("cpu", lr=0.05).key() != base.key()
+    assert cifar_recipe("cpu", lr=0.05).config.lr == 0.05
     assert cifar_recipe("cpu", augment=True).key() != base.key()
     assert cifar_recipe("smoke").key() != base.key()
 
@@ -110,8 +115,15 @@ def test_a_smoke_run_trains_saves_and_is_reused(tiny_root):
     for ours, theirs in zip(again.model.state_dict().values(), run.model.state_dict().values()):
         assert torch.equal(ours.cpu(), theirs.cpu())
     assert again.test_error == pytest.approx(run.test_error)
+    assert run.recipe == cifar_recipe(TINY) and run.recipe.key() in run.checkpoint.name
+
+    other = train_cifar_nin(10, reuse=True, lr=0.05, **settings)  # a TrainConfig override
+    assert other.recipe.config.lr == 0.05 and not other.reused
+    assert other.checkpoint != run.checkpoint and run.checkpoint.exists()
 
 
-def test_train_cifar_nin_takes_10_or_100_classes():
+def test_train_cifar_nin_takes_10_or_100_classes_and_known_settings():
     with pytest.raises(ValueError, match="10 .* or 100"):
         train_cifar_nin(num_classes=7)
+    with pytest.raises(TypeError, match="learning_rate"):  # neither TrainConfig nor Runtime
+        train_cifar_nin(10, profile="smoke", learning_rate=0.1)

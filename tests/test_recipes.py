@@ -8,9 +8,9 @@ import struct
 import numpy as np
 import pytest
 import torch
+from conftest import fake_fashion_mnist
 
 from nin_course import fit
-from nin_course.data import CACHE_ENV, prepared_path
 from nin_course.models import NiN, num_parameters, shape_walk
 from nin_course.profiles import PROFILES, Profile
 from nin_course.recipes import (D2L_EPOCHS, D2L_PLATEAU_STEPS, FAST_EPOCHS, FashionNiN,
@@ -23,28 +23,10 @@ TINY = Profile("tiny", 40, 20, 1, 72, "tests: 40 examples, 1 epoch, <= 72 px")
 pytestmark = pytest.mark.usefixtures("one_thread")  # see conftest.py
 
 
-def fake_fashion_mnist(num_train=600, num_test=300, seed=0):
-    """28x28 uint8 images whose class shows as a bright row: (x_train, y_train, x_test, y_test)."""
-    rng = np.random.default_rng(seed)
-    splits = []
-    for n in (num_train, num_test):
-        y = np.arange(n) % 10
-        x = rng.integers(0, 60, size=(n, 28, 28), dtype=np.uint8)
-        x[np.arange(n), 2 + 2 * y, :] = 255
-        splits += [x, y.astype(np.int64)]
-    return splits
-
-
 @pytest.fixture
-def fake_root(tmp_path, monkeypatch):
+def fake_root(tiny_data_root):
     """A data root holding a prepared fashion-mnist.npz of 600 train / 300 test images."""
-    monkeypatch.setenv(CACHE_ENV, str(tmp_path / "cache"))
-    x_train, y_train, x_test, y_test = fake_fashion_mnist()
-    path = prepared_path("fashion-mnist", tmp_path)
-    path.parent.mkdir()
-    np.savez(path, x_train=x_train, y_train=y_train, x_test=x_test, y_test=y_test,
-             classes=np.array([f"class {i}" for i in range(10)]))
-    return tmp_path
+    return tiny_data_root
 
 
 def write_idx(path, array):
@@ -74,7 +56,9 @@ def test_recipes_follow_the_profile(name):
         assert (recipe.train_size, recipe.test_size) == (profile.train_size, profile.test_size)
     assert d2l.image_size == (224 if name == "cuda" else 96)
     assert d2l.config.num_epochs == profile.epochs(D2L_EPOCHS)
-    assert fast.image_size == 28 and fast.config.num_epochs == profile.epochs(FAST_EPOCHS)
+    # the fast recipe keeps Fashion-MNIST's own 28x28 pixels (None: as stored), at every profile
+    assert fast.image_size is None and fast.config.num_epochs == profile.epochs(FAST_EPOCHS)
+    assert "as stored" in fast.describe() and "28x28" in fast.name
     assert "epochs" in fast.describe() and "augmented       no" in fast.describe()
     assert fast_recipe(name, augment=True).augment and fast.drop_last
     # the chapter's SGD needs hundreds of steps to leave ln(10): no profile stops it sooner
@@ -89,10 +73,18 @@ def test_the_d2l_recipe_is_the_chapters():
     assert (c.optimizer, c.lr, c.momentum, c.weight_decay, c.lr_schedule) == ("sgd", 0.05, 0, 0,
                                                                             None)
     assert (c.label_smoothing, recipe.normalize, recipe.augment) == (0, False, False)
-    model = recipe.model()
+    model = recipe.build_model()
     assert isinstance(model, NiN) and num_parameters(model) == 1_992_166
-    assert d2l_recipe("cuda", image_size=96, device="cpu").config.device == "cpu"
+    smaller = d2l_recipe("cuda", image_size=96, lr=0.01)
+    assert (smaller.image_size, smaller.model_args["input_size"], smaller.config.lr) == (96, 96,
+                                                                                     0.01)
+    assert "96x96" in smaller.name and smaller.key() != recipe.key()
     assert with_config(recipe, num_epochs=2).config.num_epochs == 2
+    for runtime_option in ({"device": "cpu"}, {"progress": False}, {"compile": True}):
+        with pytest.raises(TypeError, match=next(iter(runtime_option))):  # fit takes them
+            d2l_recipe("cuda", **runtime_option)
+        with pytest.raises(TypeError, match=next(iter(runtime_option))):
+            fast_recipe("cuda", **runtime_option)
 
 
 def test_fashion_nin_shapes_and_size():
@@ -104,22 +96,23 @@ def test_fashion_nin_shapes_and_size():
 
 
 def test_smoke_fast_recipe_builds_and_trains(fake_root):
-    recipe = with_config(fast_recipe("smoke"), device="cpu", **QUIET)
-    model, train_iter, test_iter = recipe.build(root=fake_root)
+    recipe = fast_recipe("smoke")
+    model, train_iter, test_iter = recipe.build(root=fake_root, device="cpu")
     X, y = next(iter(train_iter))
     assert X.shape == (256, 1, 28, 28) and X.dtype == torch.float32 and y.shape == (256,)
     assert abs(X.mean().item()) < 0.5  # normalised with the training set's statistics
     assert len(train_iter) == 2 and len(test_iter.y) == 256  # 512 images in 2 full batches
-    history = fit(model, train_iter, test_iter, recipe.config)
+    history = fit(model, train_iter, test_iter, recipe.config, device="cpu", **QUIET)
     assert len(history) == 1 and math.isfinite(history.train_loss[0])
 
 
 def test_smoke_d2l_recipe_builds_and_trains_a_step(fake_root):
-    recipe = with_config(d2l_recipe(TINY), device="cpu", **QUIET)
-    model, train_iter, test_iter = recipe.build(root=fake_root)
+    recipe = d2l_recipe(TINY)
+    model, train_iter, test_iter = recipe.build(root=fake_root, device="cpu")
     X, _ = next(iter(train_iter))
     assert X.shape == (40, 1, 72, 72) and 0 <= X.min() and X.max() <= 1  # resized, not normalised
-    history = fit(model, train_iter, test_iter, recipe.config)
+    assert model.input_size == 72  # the model is built for the capped size too
+    history = fit(model, train_iter, test_iter, recipe.config, device="cpu", **QUIET)
     assert math.isfinite(history.train_loss[0]) and len(test_iter.y) == 20
 
 
@@ -139,15 +132,15 @@ def test_book_run_reads_the_root_and_picks_the_same_subset(idx_root, fake_root):
 def train_compiled(fake_root, backend):
     """The fast recipe, compiled with `backend`, on 40 training images in batches of 16 (the last
     one 8) and 20 test images in batches of 32 (one short batch), for 2 epochs."""
-    recipe = with_config(fast_recipe(TINY), device="cpu", compile=True, num_epochs=2,
-                         stuck_patience=3, **QUIET)
+    recipe = with_config(fast_recipe(TINY), num_epochs=2, stuck_patience=3)
     recipe = dataclasses.replace(recipe, batch_size=16)
-    model, train_iter, test_iter = recipe.build(root=fake_root)
+    model, train_iter, test_iter = recipe.build(root=fake_root, device="cpu")
     compile = torch.compile
     torch._dynamo.reset()
     try:
         torch.compile = lambda model: compile(model, backend=backend)
-        history = fit(model, train_iter, test_iter, recipe.config)
+        history = fit(model, train_iter, test_iter, recipe.config, device="cpu", compile=True,
+                      **QUIET)
     finally:
         torch.compile = compile
     assert len(history) == 2 and math.isfinite(history.train_loss[-1])

@@ -24,7 +24,6 @@ included, and fail if any fails (slow: it runs the experiments).
 """
 import argparse
 import hashlib
-import json
 import logging
 import re
 import shutil
