@@ -6,7 +6,8 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 export NIN_COURSE_DATA ?= $(HOME)/.nin_course/data
 
-.PHONY: setup lab test unit notebooks execute clean-venv exercises solutions grade grade-folder
+.PHONY: setup lab test unit notebooks execute clean-venv exercises solutions grade grade-folder \
+	runs runs-list gpu-runs
 
 setup: $(STAMP)
 
@@ -59,6 +60,21 @@ grade-folder: setup
 	@test -n "$(SUBMISSIONS)" || { echo "usage: make grade-folder SUBMISSIONS=folder OUT=scores.csv [FORCE=1]"; exit 2; }
 	$(BIN)/python tools/grade.py --folder "$(SUBMISSIONS)" --csv "$(or $(OUT),scores.csv)" \
 	  $(if $(FORCE),--force) $(if $(AUTOGRADERS),--autograders "$(AUTOGRADERS)")
+
+# Reference runs (runs/<name>/): train the named ones, continuing from their checkpoints, and
+# store them; `make runs-list` shows every run and its state.
+#   make runs RUNS="d2l-nin-fashion cifar10-nin-bn"
+runs: setup
+	@test -n "$(RUNS)" || { echo "usage: make runs RUNS=\"name ...\" (make runs-list names them)"; exit 2; }
+	$(BIN)/python -m nin_course.runs train $(RUNS)
+
+runs-list: setup
+	$(BIN)/python -m nin_course.runs list
+
+# On one CUDA GPU: the GPU reference runs and the throughput benchmark, within about 9 minutes.
+# GPU_RUNS_FLAGS=--smoke runs the same script on the CPU in seconds (CI does).
+gpu-runs: setup
+	$(BIN)/python benchmarks/gpu_runs.py $(GPU_RUNS_FLAGS)
 
 clean-venv:
 	rm -rf $(VENV)

@@ -11,7 +11,8 @@ same machine in the same run:
   (`display=False`) so that the timing is of training alone; its per-batch loss read-back stays;
 - nin_course: `models.NiN` (same layers, same initialisation), the whole data set on the device
   as uint8 with resizing done per batch on the device (`ArrayLoader`), and `fit` (bf16 autocast
-  and channels-last on CUDA, channels-last on the CPU, optional torch.compile).
+  on CUDA and on CPUs with native bf16, `--precision fp32` to turn it off; channels-last;
+  optional torch.compile).
 Each side trains `--warmup` batches, then the next `--batches` are timed (wall clock, the device
 synchronised at both ends), data loading included. `--full` also runs the whole 10-epoch recipe
 with nin_course (on all 60,000 images, evaluated on the 10,000 test images every epoch) and
@@ -34,8 +35,9 @@ from torch.utils.data import Subset  # noqa: E402
 
 from machine_info import describe, load_average, machine_info, save  # noqa: E402
 
-from nin_course import data_root, fit, get_profile  # noqa: E402
+from nin_course import Runtime, data_root, fit, get_profile  # noqa: E402
 from nin_course.recipes import d2l_recipe  # noqa: E402
+from nin_course.training import uses_bf16  # noqa: E402
 
 BATCH_SIZE = 128
 
@@ -88,27 +90,25 @@ def time_book(device, resize, warmup, batches):
             "seconds_per_batch": seconds / batches}
 
 
-def time_nin_course(device, resize, warmup, batches, compile):
+def time_nin_course(device, resize, warmup, batches, runtime):
     """Examples per second of nin_course's fit on the same recipe (time of the timed epoch)."""
-    recipe = d2l_recipe(get_profile("cuda"), image_size=resize, device=str(device),
-                        compile=compile, num_epochs=1, progress=False, live_plot=False)
+    recipe = d2l_recipe(get_profile("cuda"), image_size=resize, num_epochs=1)
     model, train_iter, _ = recipe.build(device=device)
-    fit(model, FirstBatches(train_iter, warmup), config=recipe.config)  # warm-up
+    fit(model, FirstBatches(train_iter, warmup), recipe.config, runtime)  # warm-up
     sync(device)
     start = time.perf_counter()
-    fit(model, FirstBatches(train_iter, batches), config=recipe.config)
+    fit(model, FirstBatches(train_iter, batches), recipe.config, runtime)
     sync(device)
     seconds = time.perf_counter() - start
     return {"examples_per_sec": batches * BATCH_SIZE / seconds, "seconds": seconds,
             "seconds_per_batch": seconds / batches}
 
 
-def full_recipe(device, compile):
+def full_recipe(device, runtime):
     """The chapter's 10 epochs with nin_course on all the data: training time and accuracy."""
-    recipe = d2l_recipe(get_profile("cuda"), device=str(device), compile=compile,
-                        progress=False, live_plot=False)
+    recipe = d2l_recipe(get_profile("cuda"))
     model, train_iter, test_iter = recipe.build(device=device)
-    history = fit(model, train_iter, test_iter, recipe.config)
+    history = fit(model, train_iter, test_iter, recipe.config, runtime)
     # History.seconds includes each epoch's evaluation; examples/s is training alone
     return {"epochs": history.epoch, "test_acc": history.test_acc,
             "seconds_per_epoch": history.seconds, "total_seconds": sum(history.seconds),
@@ -123,6 +123,8 @@ def main(argv=None):
     parser.add_argument("--resize", type=int, default=224, help="image side (the chapter: 224)")
     parser.add_argument("--threads", type=int, default=None, help="torch CPU threads")
     parser.add_argument("--compile", action="store_true", help="nin_course with torch.compile")
+    parser.add_argument("--precision", default="auto", choices=("auto", "bf16", "fp32"),
+                        help="nin_course's precision (auto: bf16 where the device has it)")
     parser.add_argument("--full", action="store_true", help="also the 10-epoch recipe")
     parser.add_argument("--skip-book", action="store_true", help="time nin_course only")
     parser.add_argument("--save", default=None, help="write results/<SAVE>.json and .txt")
@@ -130,7 +132,10 @@ def main(argv=None):
     if args.threads:
         torch.set_num_threads(args.threads)
     device = torch.device(args.device or ("cuda" if torch.cuda.is_available() else "cpu"))
+    runtime = Runtime(device=str(device), compile=args.compile, precision=args.precision,
+                      progress=False, live_plot=False)
     info = machine_info(device)
+    info["nin_course_bf16"] = uses_bf16(runtime, device)
     lines = describe(info) + [
         f"recipe: d2l's NiN, Fashion-MNIST at {args.resize}x{args.resize}, batch {BATCH_SIZE}, "
         f"SGD lr 0.05; {args.warmup} warm-up + {args.batches} timed batches per side"]
@@ -141,7 +146,7 @@ def main(argv=None):
         lines.append(report("book (d2l.Trainer + d2l.FashionMNIST)", result["book"]))
         print(lines[-1], flush=True)
     result["nin_course"] = time_nin_course(device, args.resize, args.warmup, args.batches,
-                                           args.compile)
+                                           runtime)
     lines.append(report("nin_course (fit + ArrayLoader)", result["nin_course"]))
     print(lines[-1], flush=True)
     if "book" in result:
@@ -150,7 +155,7 @@ def main(argv=None):
         lines.append(f"ratio nin_course / book: {ratio:.2f}x")
         print(lines[-1], flush=True)
     if args.full:
-        result["full"] = full_recipe(device, args.compile)
+        result["full"] = full_recipe(device, runtime)
         full = result["full"]
         lines.append(f"full recipe with nin_course, {len(full['epochs'])} epochs: "
                      f"{full['total_seconds']:.1f} s, test accuracy per epoch "

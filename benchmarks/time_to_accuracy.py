@@ -22,13 +22,15 @@ os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 import argparse  # noqa: E402
 import sys  # noqa: E402
 import time  # noqa: E402
+from dataclasses import replace  # noqa: E402
 
 import torch  # noqa: E402
 
 from machine_info import describe, load_average, machine_info, save  # noqa: E402
 
-from nin_course import fit, get_profile, seed_everything  # noqa: E402
+from nin_course import Runtime, fit, get_profile  # noqa: E402
 from nin_course.recipes import fast_recipe  # noqa: E402
+from nin_course.training import uses_bf16  # noqa: E402
 
 TARGET_ACCURACY = 0.91
 TARGET_SECONDS = 600
@@ -41,24 +43,28 @@ def main(argv=None):
     parser.add_argument("--threads", type=int, default=None, help="torch CPU threads")
     parser.add_argument("--compile", action="store_true", help="with torch.compile")
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--precision", default="auto", choices=("auto", "bf16", "fp32"),
+                        help="auto: bf16 where the device has it")
+    parser.add_argument("--augment", action="store_true", help="random crops and flips")
     parser.add_argument("--save", default=None, help="write results/<SAVE>.json and .txt")
     args = parser.parse_args(argv)
     if args.threads:
         torch.set_num_threads(args.threads)
     device = torch.device(args.device or ("cuda" if torch.cuda.is_available() else "cpu"))
     # a progress bar on stderr while it runs; the report goes to stdout
-    settings = dict(device=str(device), compile=args.compile, progress=True, live_plot=False)
-    if args.epochs:
-        settings["num_epochs"] = args.epochs
-    recipe = fast_recipe(get_profile("cuda"), **settings)  # 'cuda' = the full recipe, all data
-    seed_everything(args.seed)
-    model, train_iter, test_iter = recipe.build(device=device, seed=args.seed)
+    runtime = Runtime(device=str(device), compile=args.compile, precision=args.precision,
+                      progress=True, live_plot=False)
+    settings = {"num_epochs": args.epochs} if args.epochs else {}
+    recipe = fast_recipe(get_profile("cuda"), augment=args.augment, **settings)  # all the data
+    recipe = replace(recipe, seed=args.seed)
+    model, train_iter, test_iter = recipe.build(device=device)
     info = machine_info(device)
+    info["precision"] = "bf16" if uses_bf16(runtime, device) else "fp32"
     lines = describe(info) + recipe.describe().splitlines() + [
         f"target: test accuracy >= {TARGET_ACCURACY} within {TARGET_SECONDS} s of training"]
     print("\n".join(lines), flush=True)
     start = time.perf_counter()
-    history = fit(model, train_iter, test_iter, recipe.config)
+    history = fit(model, train_iter, test_iter, recipe.config, runtime)
     wall = time.perf_counter() - start
     num_train = len(train_iter.y)
     train_seconds = [num_train / rate for rate in history.examples_per_sec]

@@ -1,0 +1,372 @@
+"""Reference runs: the trained networks the course shows, trained once and stored in `runs/`.
+
+    python -m nin_course.runs list                  # every reference run and its state
+    python -m nin_course.runs train d2l-nin-fashion # train (or continue) one, then store it
+
+A reference run is a RunSpec (spec.py) with a name in `REFERENCE_RUNS`. Training checkpoints
+every epoch under the cache folder, so an interrupted run continues from its last finished
+epoch. When it ends, `runs/<name>/` receives:
+- `model.safetensors`: the final weights (float16 where that keeps the test accuracy within
+  WEIGHTS_TOLERANCE of the trained weights', else float32);
+- `record.json`: the description and its key, the per-epoch history, the final metrics, the
+  input normalisation, the accuracy of the stored weights on a fixed check slice of the test
+  set, the machine, the package versions, the command, the wall time and the date.
+`load_run(name)` gives the model with its weights, its input transform and its record; it
+refuses a run whose files are missing or whose description no longer matches the code.
+"""
+import json
+import math
+import os
+import shutil
+import sys
+import tempfile
+import time
+from dataclasses import dataclass, replace
+from pathlib import Path
+
+import torch
+
+from . import recipes
+from .checkpoints import History
+from .config import Runtime, TrainConfig, split_settings
+from .data import cache_dir
+from .loaders import ArrayLoader
+from .machine import machine_info, versions
+from .paper import cifar_recipe
+from .spec import RunSpec, with_config
+from .training import evaluate, fit, pick_device, uses_bf16
+
+RUNS_ENV = "NIN_COURSE_RUNS"
+CHECK_SIZE = 500          # test images re-evaluated by tests/test_runs.py: the first 500
+WEIGHTS_TOLERANCE = 0.001  # float16 weights may move the test accuracy by 0.1 points at most
+
+
+def d2l_nin_fashion():
+    """d2l's NiN, the chapter's architecture unchanged, on all of Fashion-MNIST at 96x96 with
+    the course's init (recipes.d2l_recipe); normalised inputs, AdamW with a one-cycle schedule,
+    10 epochs (the chapter: 224x224, plain SGD)."""
+    spec = recipes.d2l_recipe("cuda", image_size=96)
+    return replace(with_config(spec, optimizer="adamw", lr=2e-3, weight_decay=0.05,
+                               lr_schedule="onecycle", num_epochs=10, stuck_patience=2),
+                   name="d2l NiN on Fashion-MNIST, 96x96, Kaiming init, AdamW one-cycle",
+                   normalize=True, profile=None)
+
+
+def fast_fashion():
+    """The fast recipe on all of Fashion-MNIST, with random crops and flips, 12 epochs."""
+    return replace(recipes.fast_recipe("cuda", augment=True, num_epochs=12), profile=None)
+
+
+def cifar10_nin_bn():
+    """The paper's CIFAR NIN with batch norm before every ReLU (the course's variant), on all
+    of CIFAR-10 with augmentation: SGD with momentum 0.9, a one-cycle schedule peaking at lr
+    0.1, weight decay 5e-4, 10 epochs (the paper: no batch norm, about 150 epochs)."""
+    spec = cifar_recipe("cuda", augment=True)
+    return replace(with_config(spec, lr=0.1, weight_decay=5e-4, lr_schedule="onecycle",
+                               num_epochs=10),
+                   name="paper's CIFAR NIN + batch norm, CIFAR-10 + augmentation, 10 epochs",
+                   model_args={**spec.model_args, "batch_norm": True},
+                   drop_last=True, profile=None)
+
+
+def cifar10_nin():
+    """The paper's plain CIFAR NIN (no batch norm) with the course's init, on all of CIFAR-10
+    with augmentation: the paper's SGD with momentum 0.9 and weight decay 1e-4, a one-cycle
+    schedule (warm-up, then cosine decay) peaking at lr 0.05, 10 epochs."""
+    spec = cifar_recipe("cuda", augment=True)
+    return replace(with_config(spec, lr=0.05, lr_schedule="onecycle", num_epochs=10),
+                   name="paper's CIFAR NIN, CIFAR-10 + augmentation, 10 epochs",
+                   profile=None)
+
+
+def gpu_d2l_nin_fashion():
+    """The chapter's recipe at full size (224x224, SGD lr 0.05, 10 epochs, all 60,000 images)
+    with the course's initialisation: a GPU run (benchmarks/gpu_runs.py)."""
+    spec = recipes.d2l_recipe("cuda")
+    return replace(spec, name="GPU: the chapter's recipe, 224x224, 10 epochs", profile=None)
+
+
+def gpu_cifar(num_classes=10, augment=False, num_epochs=150):
+    """The paper's CIFAR recipe in `num_epochs` epochs, its two lr drops at the same fractions
+    of the run (epochs 101 and 131 of 150): a GPU run (benchmarks/gpu_runs.py)."""
+    drops = tuple((1 + round(num_epochs * e / 150), f) for e, f in ((100, 0.1), (130, 0.1)))
+    drops = tuple(d for d in drops if d[0] <= num_epochs) or None
+    spec = cifar_recipe("cuda", augment, num_classes, num_epochs=num_epochs, lr_schedule=drops)
+    return replace(spec, name=f"GPU: {spec.name}, {num_epochs} epochs", profile=None)
+
+
+REFERENCE_RUNS = {  # name -> RunSpec; GPU runs take the num_epochs their record states
+    "d2l-nin-fashion": d2l_nin_fashion,
+    "fast-fashion": fast_fashion,
+    "cifar10-nin-bn": cifar10_nin_bn,
+    "cifar10-nin": cifar10_nin,
+    "gpu-d2l-nin-fashion": gpu_d2l_nin_fashion,
+    "gpu-cifar10-nin": lambda num_epochs=150: gpu_cifar(10, False, num_epochs),
+    "gpu-cifar10-nin-aug": lambda num_epochs=150: gpu_cifar(10, True, num_epochs),
+    "gpu-cifar100-nin": lambda num_epochs=150: gpu_cifar(100, False, num_epochs),
+}
+
+
+class RunNotFoundError(FileNotFoundError):
+    """A reference run's files are not in the runs folder."""
+
+
+class StaleRunError(ValueError):
+    """A stored run was trained from a description that the code no longer gives."""
+
+
+def runs_dir():
+    """The folder of the stored runs: $NIN_COURSE_RUNS, else `runs/` beside the package."""
+    return Path(os.environ.get(RUNS_ENV) or Path(__file__).resolve().parent.parent / "runs")
+
+
+def command(name):
+    return f"python -m nin_course.runs train {name}"
+
+
+def reference_spec(name, **sizing):
+    """The RunSpec of the reference run `name`, as the code gives it now (`sizing`: the
+    num_epochs of a GPU run sized by its measured speed)."""
+    if name not in REFERENCE_RUNS:
+        raise ValueError(f"no reference run called {name!r}; the runs are "
+                         f"{', '.join(REFERENCE_RUNS)} (python -m nin_course.runs list)")
+    return REFERENCE_RUNS[name](**sizing)
+
+
+def checkpoint_file(name, spec):
+    """Where training checkpoints `name` (a key per description: a changed recipe restarts)."""
+    return cache_dir() / "runs" / f"{name}-{spec.key()}.ckpt"
+
+
+def train_reference(name, root=None, folder=None, spec=None, **runtime):
+    """Train the reference run `name` (continuing from its checkpoint), then store it in
+    `folder` (default runs_dir() / name). `runtime`: Runtime fields (device, precision, ...).
+    `spec`: train this description instead of the registered one (for GPU-sized runs).
+    Returns the path of its record.json."""
+    spec = reference_spec(name) if spec is None else spec
+    _, runtime = split_settings(TrainConfig(), Runtime(
+        checkpoint_path=checkpoint_file(name, spec), resume=True, live_plot=False), **runtime)
+    device = pick_device(runtime.device)
+    arrays = spec.data(root)[0]
+    model, (train_iter, test_iter) = spec.build_model(), spec.loaders(device=device,
+                                                                       arrays=arrays)
+    start = time.perf_counter()
+    history = fit(model, train_iter, test_iter, spec.config, runtime)
+    wall = time.perf_counter() - start
+    folder = runs_dir() / name if folder is None else Path(folder)
+    return save_run(folder, name, spec, model, history, test_iter, device=device,
+                    bf16=uses_bf16(runtime, device), wall_seconds=wall)
+
+
+def save_run(folder, name, spec, model, history, test_iter, device, bf16, wall_seconds):
+    """Write model.safetensors and record.json for a trained run into `folder` (replaced as a
+    whole, only once both files are written). Returns the record's path."""
+    from safetensors.torch import save_file
+    model = model.to("cpu", memory_format=torch.contiguous_format).eval()
+    state, dtype, stored_acc = _smallest_weights(spec, model, test_iter, bf16)
+    check = {"images": min(CHECK_SIZE, len(test_iter.y)), "precision": "fp32",
+             "accuracy": check_accuracy(_loaded(spec, state), test_iter)}
+    record = {
+        "name": name, "key": spec.key(), "spec": spec.as_dict(), "history": history.as_dict(),
+        "metrics": {"test_acc": history.test_acc[-1], "test_loss": history.test_loss[-1],
+                    "test_acc_stored_weights": stored_acc, "epochs": len(history),
+                    "train_seconds": math.fsum(history.seconds),
+                    "parameters": sum(p.numel() for p in model.parameters())},
+        "input": {"mean": _listed(test_iter.mean), "std": _listed(test_iter.std),
+                  "size": None if test_iter.size is None else list(test_iter.size)},
+        "check": check, "weights": {"file": "model.safetensors", "dtype": dtype},
+        "precision": "bf16" if bf16 else "fp32",
+        "machine": machine_info(device), "versions": versions(), "sizing": _sizing(name, spec),
+        "command": command(name), "wall_seconds": wall_seconds,
+    }
+    folder = Path(folder)
+    folder.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(dir=folder.parent, prefix=f".{folder.name}-"))
+    try:
+        save_file(state, tmp / "model.safetensors", metadata={"name": name, "key": spec.key()})
+        (tmp / "record.json").write_text(json.dumps(record, indent=1) + "\n")
+        for path, mode in ((tmp, 0o755), (tmp / "model.safetensors", 0o644),
+                           (tmp / "record.json", 0o644)):
+            os.chmod(path, mode)  # mkdtemp's folder and safetensors' file are private
+        if folder.exists():
+            shutil.rmtree(folder)
+        os.replace(tmp, folder)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    return folder / "record.json"
+
+
+def _sizing(name, spec):
+    """{"num_epochs": N} for a GPU run whose epochs were sized by measured speed, else {}."""
+    takes_epochs = "num_epochs" in REFERENCE_RUNS[name].__code__.co_varnames \
+        if name in REFERENCE_RUNS else False
+    return {"num_epochs": spec.config.num_epochs} if takes_epochs else {}
+
+
+def _smallest_weights(spec, model, test_iter, bf16):
+    """(state dict, dtype name, test accuracy with it): float16 weights if they keep the
+    accuracy within WEIGHTS_TOLERANCE of float32's (evaluated alike), else float32."""
+    full = {k: v.detach().clone().contiguous() for k, v in model.state_dict().items()}
+    half = {k: v.half() if v.is_floating_point() else v for k, v in full.items()}
+    _, full_acc = evaluate(_loaded(spec, full), test_iter, bf16=bf16)
+    _, half_acc = evaluate(_loaded(spec, half), test_iter, bf16=bf16)
+    if abs(half_acc - full_acc) <= WEIGHTS_TOLERANCE:
+        return half, "float16", half_acc
+    return full, "float32", full_acc
+
+
+def _loaded(spec, state):
+    """A fresh model of `spec` with `state` (any float dtype) loaded, in eval mode."""
+    model = spec.build_model()
+    model.load_state_dict({k: v.to(model.state_dict()[k].dtype) for k, v in state.items()})
+    return model.eval()
+
+
+def check_accuracy(model, test_iter):
+    """Accuracy on the first CHECK_SIZE images of test_iter, in fp32 on the CPU."""
+    n = min(CHECK_SIZE, len(test_iter.y))
+    X = test_iter.X[:n].cpu()
+    loader = ArrayLoader(X.permute(0, 2, 3, 1), test_iter.y[:n].cpu(), 250, resize=test_iter.size,
+                         mean=_listed(test_iter.mean), std=_listed(test_iter.std))
+    return evaluate(model.to("cpu").eval(), loader, "cpu")[1]
+
+
+def _listed(vector):
+    return None if vector is None else [float(v) for v in vector.reshape(-1)]
+
+
+@dataclass
+class ReferenceRun:
+    """A stored run: the model (eval mode, CPU), its description, history and record."""
+    name: str
+    spec: RunSpec
+    model: torch.nn.Module
+    history: History
+    record: dict
+
+    def transform(self, images):
+        """uint8 images (N, H, W, C) or (N, H, W) -> the model's inputs (N, C, H', W'):
+        scaled, resized and normalised as in training."""
+        inputs = self.record["input"]
+        loader = ArrayLoader(images, torch.zeros(len(images), dtype=torch.int64), 1,
+                             resize=inputs["size"], mean=inputs["mean"], std=inputs["std"])
+        return loader.transform(loader.X)
+
+    def test_loader(self, root=None, size=None):
+        """The run's test images (the first `size`), prepared as in training, on the CPU."""
+        arrays = self.spec.data(root)[0]
+        inputs = self.record["input"]
+        n = len(arrays.y_test) if size is None else size
+        return ArrayLoader(arrays.x_test[:n], arrays.y_test[:n], 250, resize=inputs["size"],
+                           mean=inputs["mean"], std=inputs["std"])
+
+    def summary(self):
+        m = self.record["metrics"]
+        return (f"{self.name}: test accuracy {m['test_acc']:.4f} after {m['epochs']} epochs, "
+                f"{m['train_seconds'] / 60:.1f} min of training on {self.record['machine']['cpu']}"
+                f" ({self.record['machine']['device']})")
+
+
+def load_run(name, folder=None, check_spec=True):
+    """The stored reference run `name` from `folder` (default runs_dir() / name).
+
+    Raises RunNotFoundError if its files are missing and StaleRunError if its description is
+    not what the code gives now (check_spec=False skips that), each naming the command that
+    (re)builds it.
+    """
+    from safetensors.torch import load_file
+    folder = runs_dir() / name if folder is None else Path(folder)
+    record_path, weights_path = folder / "record.json", folder / "model.safetensors"
+    missing = [p.name for p in (record_path, weights_path) if not p.exists()]
+    if missing:
+        raise RunNotFoundError(f"the reference run {name!r} is not stored: {', '.join(missing)} "
+                               f"missing in {folder}. Train it with `{command(name)}` "
+                               f"(or `make runs RUNS={name}`).")
+    record = json.loads(record_path.read_text())
+    spec = RunSpec.from_dict(record["spec"])
+    if check_spec:
+        _check_current(name, spec, record)
+    model = _loaded(spec, load_file(weights_path))
+    return ReferenceRun(name, spec, model, History.from_dict(record["history"]), record)
+
+
+def _check_current(name, spec, record):
+    current = reference_spec(name, **record.get("sizing", {}))
+    if current.key() == record["key"] == spec.key():
+        return
+    ours, theirs = current.as_dict(), spec.as_dict()
+    changed = sorted(k for k in ours if ours[k] != theirs.get(k))
+    raise StaleRunError(f"the stored run {name!r} was trained from a description that the code "
+                        f"no longer gives (changed: {', '.join(changed) or 'the key'}). "
+                        f"Retrain it with `{command(name)}`.")
+
+
+def status(name):
+    """One line: stored (with its accuracy), stale, in progress (epochs done) or missing."""
+    spec = reference_spec(name)
+    try:
+        run = load_run(name)
+        return f"stored   test accuracy {run.record['metrics']['test_acc']:.4f}"
+    except StaleRunError:
+        state = "stale    (description changed: retrain)"
+    except RunNotFoundError:
+        state = "missing"
+    ckpt = checkpoint_file(name, spec)
+    if ckpt.exists():
+        from .checkpoints import read_checkpoint
+        epoch = read_checkpoint(ckpt)["epoch"]
+        state += f"; checkpoint at epoch {epoch}/{spec.config.num_epochs}"
+    return state
+
+
+def report():
+    """runs/README.md: a table of the stored runs, made from their records (`python -m
+    nin_course.runs report`); tests/test_runs.py checks that the committed file is current."""
+    lines = ["# Reference runs", "",
+             "Made by `python -m nin_course.runs report > runs/README.md` from the records in "
+             "this folder; train or continue one with `python -m nin_course.runs train NAME`.", "",
+             "| run | description | test accuracy | epochs | training | machine | precision "
+             "| weights |", "| --- | --- | --- | --- | --- | --- | --- | --- |"]
+    for record_path in sorted(runs_dir().glob("*/record.json")):
+        r = json.loads(record_path.read_text())
+        m, machine = r["metrics"], r["machine"]
+        where = machine.get("gpu") or f"{machine['cpu']}, {machine['cpu_count']} cores"
+        lines.append(f"| `{r['name']}` | {r['spec']['name']} | {m['test_acc']:.4f} | "
+                     f"{m['epochs']} | {m['train_seconds'] / 60:.1f} min | {where} | "
+                     f"{r['precision']} | {r['weights']['dtype']} |")
+    lines += ["", "Test accuracy: on the whole test set, measured by training's last evaluation. "
+              "Training: the sum of the epochs' seconds (evaluation included), from the "
+              "record's history."]
+    return "\n".join(lines) + "\n"
+
+
+def main(argv=None):
+    import argparse
+    parser = argparse.ArgumentParser(prog="python -m nin_course.runs",
+                                     description="List, train and store the reference runs.")
+    sub = parser.add_subparsers(dest="command", required=True)
+    sub.add_parser("list", help="every reference run and its state")
+    sub.add_parser("report", help="a markdown table of the stored runs (runs/README.md)")
+    train = sub.add_parser("train", help="train runs (continuing from checkpoints), store them")
+    train.add_argument("names", nargs="+", metavar="NAME", help=", ".join(REFERENCE_RUNS))
+    train.add_argument("--device", default=None)
+    train.add_argument("--precision", default="auto", choices=("auto", "bf16", "fp32"))
+    args = parser.parse_args(argv)
+    if args.command == "report":
+        print(report(), end="")
+        return 0
+    if args.command == "list":
+        for name in REFERENCE_RUNS:
+            print(f"{name:18} {status(name)}")
+        return 0
+    unknown = [n for n in args.names if n not in REFERENCE_RUNS]
+    if unknown:
+        parser.error(f"unknown run(s) {unknown}; choose from {', '.join(REFERENCE_RUNS)}")
+    for name in args.names:
+        path = train_reference(name, device=args.device, precision=args.precision)
+        print(f"stored {path.parent}: {load_run(name).summary()}", flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,32 @@
+"""benchmarks/gpu_runs.py: the GPU script's smoke mode runs every step on the CPU and stores
+every run as a loadable reference run (the GPU itself is not available to CI)."""
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from nin_course import runs
+from nin_course.data import DataNotFoundError, load_arrays
+
+SCRIPT = Path(__file__).resolve().parent.parent / "benchmarks" / "gpu_runs.py"
+
+
+def test_gpu_runs_smoke_stores_loadable_runs(tmp_path):
+    try:
+        for name in ("fashion-mnist", "cifar10", "cifar100"):
+            load_arrays(name)
+    except DataNotFoundError as err:
+        pytest.skip(f"needs the real data sets: {err}")
+    result = subprocess.run([sys.executable, str(SCRIPT), "--smoke", "--out", str(tmp_path)],
+                            capture_output=True, text=True, timeout=600,
+                            env={**os.environ, "OMP_NUM_THREADS": "1"})
+    assert result.returncode == 0, result.stderr[-2000:]
+    stored = sorted(p.name for p in tmp_path.iterdir())
+    assert stored == sorted(n for n in runs.REFERENCE_RUNS if n.startswith("gpu-"))
+    for name in stored:
+        record = json.loads((tmp_path / name / "record.json").read_text())
+        assert record["machine"]["device"] == "cpu" and record["spec"]["train_size"] == 128
+        runs.load_run(name, folder=tmp_path / name, check_spec=False)

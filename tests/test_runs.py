@@ -1,0 +1,102 @@
+"""nin_course.runs: every committed reference run re-evaluated, and the store's behaviour.
+
+The committed runs are checked on the first CHECK_SIZE (500) images of their test set, in fp32
+on the CPU, against the accuracy recorded for the stored weights on those same images: a stored
+number cannot drift from its stored weights.
+"""
+import json
+from dataclasses import replace
+
+import pytest
+
+from nin_course import runs
+from nin_course.data import DataNotFoundError
+from nin_course.spec import sized
+
+COMMITTED = sorted(p.parent.name for p in runs.runs_dir().glob("*/record.json"))
+RECORD_KEYS = {"name", "key", "spec", "history", "metrics", "input", "check", "weights",
+               "precision", "machine", "versions", "sizing", "command", "wall_seconds"}
+
+
+@pytest.mark.parametrize("name", COMMITTED)
+def test_committed_run_reproduces_its_recorded_accuracy(name, one_thread):
+    try:
+        run = runs.load_run(name)  # raises if the code no longer gives its description
+    except DataNotFoundError as err:
+        pytest.skip(f"data for {name} not found: {err}")
+    record = run.record
+    assert RECORD_KEYS <= record.keys()
+    assert record["weights"]["dtype"] in ("float16", "float32")
+    assert (runs.runs_dir() / name / "model.safetensors").stat().st_size < 8 * 2**20
+    loader = run.test_loader(size=record["check"]["images"])
+    accuracy = runs.check_accuracy(run.model, loader)
+    assert abs(accuracy - record["check"]["accuracy"]) <= 0.005, (name, accuracy)
+    # the recorded final accuracy is the trained weights'; the stored ones are within 0.1 points
+    metrics = record["metrics"]
+    assert metrics["test_acc"] == run.history.test_acc[-1]
+    assert abs(metrics["test_acc_stored_weights"] - metrics["test_acc"]) <= 0.001 + 1e-9
+
+
+def test_the_runs_readme_is_current():
+    readme = runs.runs_dir() / "README.md"
+    if COMMITTED or readme.exists():
+        assert readme.read_text() == runs.report(), \
+            "runs/README.md is stale: python -m nin_course.runs report > runs/README.md"
+
+
+def test_every_reference_run_is_described(one_thread):
+    for name in runs.REFERENCE_RUNS:
+        spec = runs.reference_spec(name)
+        assert spec.model is not None and spec.train_size is None, name  # all the data
+        assert len(spec.key()) == 12
+
+
+@pytest.fixture
+def tiny_run(tmp_path, monkeypatch, tiny_data_root):
+    """A stored run of a tiny description, trained in a temporary runs folder."""
+    monkeypatch.setenv(runs.RUNS_ENV, str(tmp_path / "runs"))
+    spec = replace(sized(runs.reference_spec("fast-fashion"), "smoke"), train_size=64,
+                   test_size=32, batch_size=16)
+    monkeypatch.setitem(runs.REFERENCE_RUNS, "tiny", lambda: spec)
+    path = runs.train_reference("tiny", root=tiny_data_root, device="cpu", progress=False)
+    return path
+
+
+def test_a_trained_run_is_stored_and_loads(tiny_run, tiny_data_root, one_thread):
+    record = json.loads(tiny_run.read_text())
+    assert record["command"] == "python -m nin_course.runs train tiny"
+    assert record["metrics"]["epochs"] == len(record["history"]["epoch"]) == 1
+    run = runs.load_run("tiny")
+    loader = run.test_loader(root=tiny_data_root, size=record["check"]["images"])
+    assert runs.check_accuracy(run.model, loader) == record["check"]["accuracy"]
+    assert run.transform(loader.X[:2].permute(0, 2, 3, 1)).shape == loader.transform(
+        loader.X[:2]).shape
+    assert "stored" in runs.status("tiny")
+
+
+def test_a_missing_run_names_the_command(tmp_path, monkeypatch):
+    monkeypatch.setenv(runs.RUNS_ENV, str(tmp_path))
+    with pytest.raises(runs.RunNotFoundError, match="python -m nin_course.runs train "
+                                                     "d2l-nin-fashion"):
+        runs.load_run("d2l-nin-fashion")
+    assert runs.status("d2l-nin-fashion").startswith("missing")
+
+
+def test_a_stale_run_is_refused(tiny_run, monkeypatch):
+    spec = runs.reference_spec("tiny")
+    monkeypatch.setitem(runs.REFERENCE_RUNS, "tiny",
+                        lambda: replace(spec, config=replace(spec.config, lr=0.5)))
+    with pytest.raises(runs.StaleRunError, match="config.*python -m nin_course.runs train tiny"):
+        runs.load_run("tiny")
+
+
+def test_unknown_run_names_the_runs():
+    with pytest.raises(ValueError, match="d2l-nin-fashion"):
+        runs.reference_spec("no-such-run")
+
+
+def test_gpu_cifar_keeps_the_drops_at_the_same_fractions():
+    spec = runs.gpu_cifar(10, False, num_epochs=30)
+    assert spec.config.lr_schedule == ((21, 0.1), (27, 0.1))
+    assert runs.gpu_cifar(10, False, num_epochs=150).config.lr_schedule == (
+        (101, 0.1), (131, 0.1))
