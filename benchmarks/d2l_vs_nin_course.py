@@ -94,10 +94,10 @@ def time_nin_course(device, resize, warmup, batches, runtime):
     """Examples per second of nin_course's fit on the same recipe (time of the timed epoch)."""
     recipe = d2l_recipe(get_profile("cuda"), image_size=resize, num_epochs=1)
     model, train_iter, _ = recipe.build(device=device)
-    fit(model, FirstBatches(train_iter, warmup), recipe.config, runtime)  # warm-up
+    fit(model, FirstBatches(train_iter, warmup), None, recipe.config, runtime)  # warm-up
     sync(device)
     start = time.perf_counter()
-    fit(model, FirstBatches(train_iter, batches), recipe.config, runtime)
+    fit(model, FirstBatches(train_iter, batches), None, recipe.config, runtime)
     sync(device)
     seconds = time.perf_counter() - start
     return {"examples_per_sec": batches * BATCH_SIZE / seconds, "seconds": seconds,
