@@ -14,6 +14,7 @@ HEADS = ("gap", "fc", "fc+dropout")
 # Stages of VGG-11/16/19 (Simonyan & Zisserman 2015, table 1): convolutions per stage.
 VGG_ARCHS = {"vgg11": (1, 1, 2, 2, 2), "vgg16": (2, 2, 3, 3, 3), "vgg19": (2, 2, 4, 4, 4)}
 VGG_WIDTHS = (64, 128, 256, 512, 512)
+MAX_INPUT_SIZE = 4096  # the search for the smallest input size gives up past this
 
 
 def init_cnn(module):
@@ -132,12 +133,16 @@ class ImageClassifier(nn.Module):
             size = 1
             while self._feature_shape(size) is None:
                 size += 1
+                if size > MAX_INPUT_SIZE:
+                    raise ValueError(f"{type(self).__name__}'s features shrink every input of "
+                                     f"up to {MAX_INPUT_SIZE} pixels to nothing")
             self._min_input_size = size
         return self._min_input_size
 
     def _feature_shape(self, size):
         """(C, h, w) of the features for a size x size input, or None if it shrinks to nothing."""
-        X = torch.empty(1, self.in_channels, size, size, device="meta")
+        dtype = next(self.features.parameters(), torch.empty(0)).dtype  # float64 after .double()
+        X = torch.empty(1, self.in_channels, size, size, device="meta", dtype=dtype)
         was_training = self.features.training
         self.features.eval()  # batch norm in training mode refuses one value per channel
         try:

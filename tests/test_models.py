@@ -214,3 +214,10 @@ def test_last_relu_false_leaves_the_class_maps_free_to_be_negative(model_class):
     assert (logits < 0).any()  # impossible behind a ReLU and average pooling
     with_bn = model_class(last_relu=False, batch_norm=True)
     assert isinstance(with_bn.features[-1][-1], nn.BatchNorm2d)
+
+
+def test_a_float64_model_checks_its_input_size():
+    """After .double() the size search runs in float64 too (it used to loop for ever)."""
+    model = CifarNiN().eval().double()
+    assert model.min_input_size >= 1
+    assert model(torch.zeros(1, 3, 32, 32, dtype=torch.float64)).dtype == torch.float64
