@@ -76,7 +76,9 @@ def cifar10_nin():
     """The paper's plain CIFAR NIN (no batch norm) with the course's init, on all of CIFAR-10
     with augmentation: the paper's SGD with momentum 0.9 and weight decay 1e-4, a one-cycle
     schedule (warm-up, then cosine decay) peaking at lr 0.05, 8 epochs. (With the paper's
-    constant lr 0.1 from the first step, Kaiming weights die within 2 epochs: every logit 0.)"""
+    constant lr 0.1 from the first step, Kaiming weights die within 2 epochs: every logit 0.
+    Not stored yet: its first training, on 2 CPU cores, sat at loss ln(10) for 2 epochs and
+    died in the third, as the warm-up passed lr 0.03; see benchmarks/README.md.)"""
     spec = cifar_recipe("cuda", augment=True)
     return replace(with_config(spec, lr=0.05, lr_schedule="onecycle", num_epochs=8),
                    name="paper's CIFAR NIN, CIFAR-10 + augmentation, 8 epochs",
