@@ -32,7 +32,7 @@ from pathlib import Path  # noqa: E402
 
 import torch  # noqa: E402
 
-from nin_course import runs  # noqa: E402
+from nin_course import Runtime, runs  # noqa: E402
 from nin_course.profiles import Profile  # noqa: E402
 from nin_course.runs import REFERENCE_RUNS, gpu_cifar, gpu_d2l_nin_fashion  # noqa: E402
 from nin_course.spec import sized  # noqa: E402
@@ -52,7 +52,7 @@ def cifar_epochs(name, seconds, device, runtime, root):
     num_classes, augment = CIFAR[name]
     spec = gpu_cifar(num_classes, augment, num_epochs=1)
     model, (train_iter, _) = spec.build_model().to(device), spec.loaders(root, device)
-    one_epoch = estimate_seconds(model, train_iter, spec.config, runtime, device)
+    one_epoch = estimate_seconds(model, train_iter, spec.config, Runtime(**runtime), device)
     return max(1, min(150, math.floor(seconds / one_epoch)))
 
 

@@ -1,5 +1,6 @@
 """benchmarks/gpu_runs.py: the GPU script's smoke mode runs every step on the CPU and stores
 every run as a loadable reference run (the GPU itself is not available to CI)."""
+import importlib.util
 import json
 import os
 import subprocess
@@ -7,6 +8,7 @@ import sys
 from pathlib import Path
 
 import pytest
+import torch
 
 from nin_course import runs
 from nin_course.data import DataNotFoundError, load_arrays
@@ -30,3 +32,19 @@ def test_gpu_runs_smoke_stores_loadable_runs(tmp_path):
         record = json.loads((tmp_path / name / "record.json").read_text())
         assert record["machine"]["device"] == "cpu" and record["spec"]["train_size"] == 128
         runs.load_run(name, folder=tmp_path / name, check_spec=False)
+
+
+def test_cifar_epochs_are_sized_from_timed_steps(one_thread):
+    """The GPU script's sizing step (skipped by --smoke) runs, here on the CPU."""
+    try:
+        load_arrays("cifar100")
+    except DataNotFoundError as err:
+        pytest.skip(f"needs the real data sets: {err}")
+    spec = importlib.util.spec_from_file_location("gpu_runs", SCRIPT)
+    gpu_runs = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(gpu_runs)
+    runtime = dict(device="cpu", compile=False, progress=False)
+    epochs = gpu_runs.cifar_epochs("gpu-cifar100-nin", 1e9, torch.device("cpu"), runtime, None)
+    assert epochs == 150  # a huge share: capped at the paper's 150 epochs
+    assert gpu_runs.cifar_epochs("gpu-cifar100-nin", 1e-9, torch.device("cpu"), runtime,
+                                 None) == 1
