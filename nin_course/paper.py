@@ -207,9 +207,9 @@ def train_cifar_nin(num_classes=10, profile=None, augment=False, head="gap", reu
     from scratch and replaces it, keeping the old file until the new run has finished.
     """
     dataset = _dataset(num_classes)
-    config, runtime = split_settings(cifar_recipe(profile, augment, num_classes, head).config,
-                                     **overrides)
-    recipe = replace(cifar_recipe(profile, augment, num_classes, head), config=config)
+    recipe = cifar_recipe(profile, augment, num_classes, head)
+    config, runtime = split_settings(recipe.config, **overrides)
+    recipe = replace(recipe, config=config)
     arrays, full = recipe.data(root)
     train_iter, test_iter = recipe.loaders(device=runtime.device, arrays=arrays)
     model = recipe.build_model()  # the same initial weights in every lesson
