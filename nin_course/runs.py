@@ -15,6 +15,7 @@ epoch. When it ends, `runs/<name>/` receives:
 refuses a run whose files are missing or whose description no longer matches the code.
 """
 import datetime
+import inspect
 import json
 import math
 import os
@@ -171,9 +172,9 @@ def save_run(folder, name, spec, model, history, test_iter, device, bf16, wall_s
     whole, only once both files are written). Returns the record's path."""
     from safetensors.torch import save_file
     model = model.to("cpu", memory_format=torch.contiguous_format).eval()
-    state, dtype, stored_acc = _smallest_weights(spec, model, test_iter, bf16)
+    state, dtype, stored, stored_acc = _smallest_weights(spec, model, test_iter, bf16)
     check = {"images": min(CHECK_SIZE, len(test_iter.y)), "precision": "fp32",
-             "accuracy": check_accuracy(_loaded(spec, state), test_iter)}
+             "accuracy": check_accuracy(stored, test_iter)}
     record = {
         "name": name, "key": spec.key(), "spec": spec.as_dict(), "history": history.as_dict(),
         "metrics": {"test_acc": history.test_acc[-1], "test_loss": history.test_loss[-1],
@@ -209,21 +210,23 @@ def save_run(folder, name, spec, model, history, test_iter, device, bf16, wall_s
 
 def _sizing(name, spec):
     """{"num_epochs": N} for a GPU run whose epochs were sized by measured speed, else {}."""
-    takes_epochs = "num_epochs" in REFERENCE_RUNS[name].__code__.co_varnames \
-        if name in REFERENCE_RUNS else False
+    takes_epochs = name in REFERENCE_RUNS and "num_epochs" in inspect.signature(
+        REFERENCE_RUNS[name]).parameters
     return {"num_epochs": spec.config.num_epochs} if takes_epochs else {}
 
 
 def _smallest_weights(spec, model, test_iter, bf16):
-    """(state dict, dtype name, test accuracy with it): float16 weights if they keep the
-    accuracy within WEIGHTS_TOLERANCE of float32's (evaluated alike), else float32."""
+    """(state dict, dtype name, model with those weights, its test accuracy): float16 weights
+    if they keep the accuracy within WEIGHTS_TOLERANCE of the trained float32 model's
+    (evaluated alike), else float32. `model`: the trained model, in eval mode on the CPU."""
     full = {k: v.detach().clone().contiguous() for k, v in model.state_dict().items()}
     half = {k: v.half() if v.is_floating_point() else v for k, v in full.items()}
-    _, full_acc = evaluate(_loaded(spec, full), test_iter, bf16=bf16)
-    _, half_acc = evaluate(_loaded(spec, half), test_iter, bf16=bf16)
+    _, full_acc = evaluate(model, test_iter, bf16=bf16)
+    rounded = _loaded(spec, half)
+    _, half_acc = evaluate(rounded, test_iter, bf16=bf16)
     if abs(half_acc - full_acc) <= WEIGHTS_TOLERANCE:
-        return half, "float16", half_acc
-    return full, "float32", full_acc
+        return half, "float16", rounded, half_acc
+    return full, "float32", model, full_acc
 
 
 def _loaded(spec, state):
