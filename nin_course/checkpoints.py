@@ -154,16 +154,17 @@ def save_checkpoint(path, model, optimizer=None, scheduler=None, *, epoch, histo
 
 
 def load_checkpoint(path, model=None, optimizer=None, scheduler=None, restore_rng=False,
-                    generator=None):
+                    generator=None, checkpoint=None):
     """Read a checkpoint written by `save_checkpoint` and load it into the objects given.
 
     restore_rng=True also restores the random number generators (and `generator`'s state).
+    `checkpoint`: what `read_checkpoint(path)` already returned, so the file is not read again.
 
     Returns the checkpoint dict (its "epoch", "history" and "config" are plain values).
     Raises ValueError, having changed nothing, if the file is not a nin_course checkpoint or was
     saved from a different model or optimizer. The file itself is only read.
     """
-    checkpoint = read_checkpoint(path)
+    checkpoint = read_checkpoint(path) if checkpoint is None else checkpoint
     if model is not None:
         _check_fits(model, checkpoint["model"], path)
     if optimizer is not None and checkpoint["optimizer_type"] != type(optimizer).__name__:

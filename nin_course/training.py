@@ -420,7 +420,7 @@ def _resume(model, optimizer, scheduler, config, runtime, generator):
     saved = checkpoints.read_checkpoint(runtime.checkpoint_path)
     check_same_config(saved.get("config"), config, runtime.checkpoint_path)
     saved = checkpoints.load_checkpoint(runtime.checkpoint_path, model, optimizer, scheduler,
-                                        restore_rng=True, generator=generator)
+                                        restore_rng=True, generator=generator, checkpoint=saved)
     return History.from_dict(saved["history"])
 
 
