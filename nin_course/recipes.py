@@ -22,7 +22,6 @@ import numpy as np
 from torch import nn
 
 from .config import TrainConfig
-from .layers import MLPConv
 from .loaders import balanced_indices
 from .models import COURSE_INIT, ImageClassifier
 from .profiles import resolve
@@ -63,14 +62,20 @@ def d2l_recipe(profile=None, *, image_size=D2L_IMAGE_SIZE, **config):
 
 
 def mlpconv_bn(in_channels, out_channels, kernel_size, stride=1, padding=0):
-    """An mlpconv layer (eq. 2 of Lin et al. 2013) with batch normalisation before every ReLU:
-    `MLPConv(..., batch_norm=True)`. (N, in_channels, H, W) -> (N, out_channels[-1], H', W').
+    """An mlpconv layer (eq. 2 of Lin et al. 2013) with batch normalisation before every ReLU.
 
-    Batch normalisation (Ioffe & Szegedy 2015, two years after NIN; d2l.ai 8.5) keeps every
-    layer's inputs at a steady scale, which lets a deep stack of ReLU layers learn quickly at a
-    high learning rate.
+    (N, in_channels, H, W) -> (N, out_channels[-1], H', W'): a k x k convolution, then 1x1
+    convolutions, each followed by BatchNorm2d and ReLU. Batch normalisation (Ioffe & Szegedy
+    2015, two years after NIN; d2l.ai 8.5) keeps every layer's inputs at a steady scale, which
+    lets a deep stack of ReLU layers learn quickly at a high learning rate.
     """
-    return MLPConv(in_channels, out_channels, kernel_size, stride, padding, batch_norm=True)
+    layers, c_in = [], in_channels
+    for i, c_out in enumerate(out_channels):
+        k, s, p = (kernel_size, stride, padding) if i == 0 else (1, 1, 0)
+        layers += [nn.Conv2d(c_in, c_out, k, s, p, bias=False),  # the BN's shift is the bias
+                   nn.BatchNorm2d(c_out), nn.ReLU()]
+        c_in = c_out
+    return nn.Sequential(*layers)
 
 
 class FashionNiN(ImageClassifier):
