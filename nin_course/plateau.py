@@ -10,7 +10,9 @@ jiecaoyu/pytorch-nin-cifar10 issue 1).
 - `dead_class_maps(model, X)`: how many class maps are 0 on every image of X;
 - `dead_maps_at_init(build, X, seeds)`: that count for freshly built models, one per seed;
 - `FIXES` and `plateau_trial`: one short training run of d2l's NiN on Fashion-MNIST with the
-  chapter's recipe and one change, reporting whether it left the plateau.
+  chapter's recipe and one change, reporting whether it left the plateau;
+- `CIFAR_STARTS`: initialisations and optimisers for the first steps of the paper's plain CIFAR
+  NIN (no batch norm), tried the same way.
 `benchmarks/plateau_study.py` runs the whole study and writes its tables.
 """
 import math
@@ -74,6 +76,19 @@ FIXES = {
     "no ReLU on the class maps": ({"last_relu": False}, {}),
     "batch norm": ({"batch_norm": True}, {}),
     "AdamW, lr 0.001": ({}, {"optimizer": "adamw", "lr": 1e-3}),
+}
+
+
+# The first steps of the paper's plain CIFAR NIN on CIFAR-10 (normalised, batch 128, momentum 0.9
+# for SGD): (model arguments, TrainConfig fields). The paper's own start is Gaussian + lr 0.1.
+CIFAR_STARTS = {
+    "Xavier (the book's), SGD lr 0.1 (the paper's)": ({"init": "xavier"}, {"lr": 0.1}),
+    "Gaussian std 0.05 (the paper's), SGD lr 0.1": ({"init": "gaussian"}, {"lr": 0.1}),
+    "Gaussian std 0.05, SGD lr 0.05": ({"init": "gaussian"}, {"lr": 0.05}),
+    "Kaiming, SGD lr 0.05": ({"init": "kaiming"}, {"lr": 0.05}),
+    "Kaiming, SGD lr 0.01": ({"init": "kaiming"}, {"lr": 0.01}),
+    "Kaiming, AdamW lr 0.002": ({"init": "kaiming"},
+                                {"optimizer": "adamw", "lr": 2e-3, "weight_decay": 0.05}),
 }
 
 

@@ -8,7 +8,8 @@ from torch import nn
 from nin_course.config import TrainConfig
 from nin_course.layers import MLPConv
 from nin_course.models import CifarNiN, ImageClassifier, NiN
-from nin_course.plateau import FIXES, dead_class_maps, dead_maps_at_init, plateau_trial
+from nin_course.plateau import (CIFAR_STARTS, FIXES, dead_class_maps, dead_maps_at_init,
+                                plateau_trial)
 
 pytestmark = pytest.mark.usefixtures("one_thread")  # see conftest.py
 
@@ -120,3 +121,12 @@ def test_every_fix_is_one_valid_change():
         TrainConfig(**config)
         assert NiN(input_size=96, **model_args).num_classes == 10
     assert FIXES["the chapter (no change)"] == ({}, {})
+
+
+def test_every_cifar_start_is_a_valid_plain_cifar_nin_and_config():
+    for name, (model_args, config) in CIFAR_STARTS.items():
+        TrainConfig(**{"momentum": 0.9, "weight_decay": 1e-4, **config})
+        model = CifarNiN(**model_args)
+        assert not any(isinstance(m, nn.BatchNorm2d) for m in model.modules()), name
+        assert model_args["init"] in name.lower() or model_args["init"] == "xavier", name
+    assert ({"init": "gaussian"}, {"lr": 0.1}) in CIFAR_STARTS.values()  # the paper's own start
