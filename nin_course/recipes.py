@@ -22,6 +22,7 @@ import numpy as np
 from torch import nn
 
 from .config import TrainConfig
+from .layers import MLPConv
 from .loaders import balanced_indices
 from .models import COURSE_INIT, ImageClassifier
 from .profiles import resolve
@@ -61,43 +62,31 @@ def d2l_recipe(profile=None, *, image_size=D2L_IMAGE_SIZE, **config):
                        **{"stuck_patience": patience, **config})
 
 
-def mlpconv_bn(in_channels, out_channels, kernel_size, stride=1, padding=0):
-    """An mlpconv layer (eq. 2 of Lin et al. 2013) with batch normalisation before every ReLU.
-
-    (N, in_channels, H, W) -> (N, out_channels[-1], H', W'): a k x k convolution, then 1x1
-    convolutions, each followed by BatchNorm2d and ReLU. Batch normalisation (Ioffe & Szegedy
-    2015, two years after NIN; d2l.ai 8.5) keeps every layer's inputs at a steady scale, which
-    lets a deep stack of ReLU layers learn quickly at a high learning rate.
-    """
-    layers, c_in = [], in_channels
-    for i, c_out in enumerate(out_channels):
-        k, s, p = (kernel_size, stride, padding) if i == 0 else (1, 1, 0)
-        layers += [nn.Conv2d(c_in, c_out, k, s, p, bias=False),  # the BN's shift is the bias
-                   nn.BatchNorm2d(c_out), nn.ReLU()]
-        c_in = c_out
-    return nn.Sequential(*layers)
-
-
 class FashionNiN(ImageClassifier):
     """A NiN for 28x28 grey images: three mlpconv blocks with batch norm, global average pooling.
 
     5x5 mlpconv 32-32 with stride 2 (28 -> 14), 3x3 mlpconv 64-64, max-pool 2 (14 -> 7),
     3x3 mlpconv 128-128, and a 1x1 convolution to one map per class *without* a ReLU, then
     global average pooling: 1x28x28 -> 32x14x14 -> 64x14x14 -> 64x7x7 -> 128x7x7 -> 10x7x7 ->
-    10. With no ReLU on the class maps a logit can be negative, and no class map can die (the
-    loss stuck at ln(10) of lesson 04). 116,650 parameters and 9.3 million multiply-adds per
-    image, against 2.0 million and 0.76 billion for d2l's NiN at 224x224.
+    10. Batch normalisation (Ioffe & Szegedy 2015, two years after NIN; d2l.ai 8.5) before
+    every ReLU keeps every layer's inputs at a steady scale, so the network learns quickly at a
+    high learning rate; with no ReLU on the class maps a logit can be negative and no class map
+    can die. 116,650 parameters and 9.3 million multiply-adds per image, against 2.0 million
+    and 0.76 billion for d2l's NiN at 224x224. `batch_norm=False` and `last_relu=True` undo
+    those two changes (for ablations); `init` as for NiN.
     """
 
-    def __init__(self, num_classes=10, in_channels=1, widths=(32, 64, 128), input_size=28):
+    def __init__(self, num_classes=10, in_channels=1, widths=(32, 64, 128), input_size=28,
+                 batch_norm=True, last_relu=False, init="xavier"):
         a, b, c = widths
         features = nn.Sequential(
-            mlpconv_bn(in_channels, (a, a), kernel_size=5, stride=2, padding=2),  # (N, a, 14, 14)
-            mlpconv_bn(a, (b, b), kernel_size=3, padding=1),                      # (N, b, 14, 14)
-            nn.MaxPool2d(2),                                                      # (N, b, 7, 7)
-            mlpconv_bn(b, (c, c), kernel_size=3, padding=1),                      # (N, c, 7, 7)
-            nn.Conv2d(c, num_classes, kernel_size=1))                 # (N, num_classes, 7, 7)
-        super().__init__(features, in_channels, num_classes, input_size)
+            MLPConv(in_channels, (a, a), 5, 2, 2, batch_norm=batch_norm),  # (N, a, 14, 14)
+            MLPConv(a, (b, b), 3, 1, 1, batch_norm=batch_norm),            # (N, b, 14, 14)
+            nn.MaxPool2d(2),                                               # (N, b, 7, 7)
+            MLPConv(b, (c, c), 3, 1, 1, batch_norm=batch_norm),            # (N, c, 7, 7)
+            nn.Conv2d(c, num_classes, kernel_size=1),                      # (N, num_classes, 7, 7)
+            *([nn.ReLU()] if last_relu else []))
+        super().__init__(features, in_channels, num_classes, input_size, init=init)
         # Find the smallest input size now, in eval mode: in training mode, batch norm cannot
         # run on the 1x1 maps of a single test image that the search uses.
         self.eval()
