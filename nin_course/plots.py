@@ -22,12 +22,14 @@ def in_notebook():
     return shell is not None and getattr(shell, "kernel", None) is not None
 
 
-def plot_history(history, ax=None):
+def plot_history(history, ax=None, num_classes=None):
     """Loss and accuracy against epoch, for training and (when measured) test data.
 
     `history` is a History or its `as_dict()`. `ax` is None (a new figure with a loss panel and
     an accuracy panel), a pair of Axes (loss, accuracy), or one Axes for all curves (as d2l
-    draws them). Returns the figure.
+    draws them). The loss axis starts at 0, so that a run that stays at one loss looks flat
+    rather than zoomed into noise; with `num_classes`, a dotted line marks ln(num_classes), the
+    loss of a uniform guess. Returns the figure.
     """
     h = history.as_dict() if hasattr(history, "as_dict") else history
     if ax is None:
@@ -44,6 +46,10 @@ def plot_history(history, ax=None):
             values = h[f"{split}_{metric}"]
             if values and not all(math.isnan(v) for v in values):  # no test data: no test curve
                 axes.plot(h["epoch"], values, style, marker=marker, label=f"{split} {metric}")
+    if num_classes:
+        loss_ax.axhline(math.log(num_classes), color="grey", linestyle=":",
+                        label=f"ln {num_classes} (uniform guess)")
+    loss_ax.set_ylim(bottom=0, top=max(loss_ax.get_ylim()[1], 0.1))
     loss_ax.set(xlabel="epoch", ylabel="loss" if loss_ax is not acc_ax else "loss / accuracy",
                 title="Loss (cross-entropy)" if loss_ax is not acc_ax else "Training curves")
     if acc_ax is not loss_ax:

@@ -57,6 +57,19 @@ def test_plot_history_without_test_data_and_on_given_axes():
     assert labels(axes[1]) == ["train acc", "test acc"]
 
 
+def test_loss_axis_starts_at_zero_so_a_flat_run_looks_flat():
+    flat = History()
+    for epoch in (1, 2, 3):  # a run at the plateau: losses within a thousandth of ln(10)
+        flat.append(epoch=epoch, train_loss=2.3026 + 0.0005 * epoch, train_acc=0.1,
+                    test_loss=2.3026, test_acc=0.1, examples_per_sec=1.0, seconds=1.0)
+    loss_ax = plot_history(flat, num_classes=10).axes[0]
+    bottom, top = loss_ax.get_ylim()
+    assert bottom == 0 and top >= 2.3026
+    chance = [line for line in loss_ax.get_lines() if line.get_label().startswith("ln 10")]
+    np.testing.assert_allclose(chance[0].get_ydata(), math.log(10))
+    assert "ln 10 (uniform guess)" not in labels(plot_history(flat).axes[0])
+
+
 def test_live_plot_does_nothing_outside_a_notebook():
     assert not in_notebook()
     live = LivePlot()
