@@ -93,7 +93,7 @@ class RunSpec:
 
     def data(self, root=None):
         """(arrays, full): the class-balanced subsets the run uses, and the whole data set."""
-        full = load_arrays(self.dataset, root)
+        full = load_dataset(self.dataset, root)
         return subset(full, self.train_size, self.test_size, self.seed), full
 
     def loaders(self, root=None, device=None, arrays=None):
@@ -150,6 +150,17 @@ class RunSpec:
                 f"{size(self.test_size, 'test examples')} of {self.dataset}, "
                 f"{c.num_epochs} epoch{'s' if c.num_epochs != 1 else ''}{pixels}, "
                 f"batch {self.batch_size}, {c.optimizer} lr {c.lr:g}{schedule}, seed {self.seed}")
+
+
+def load_dataset(name, root=None):
+    """The ImageArrays a RunSpec names: a data set of data.py (load_arrays), or
+    '<data set>-canvas<S>': its images placed at random on S x S blank canvases
+    (localisation.canvas_arrays with seed 0; its `test_boxes` say where each object is)."""
+    base, canvas, size = name.rpartition("-canvas")
+    if canvas and size.isdigit():
+        from .localisation import canvas_arrays
+        return canvas_arrays(load_arrays(base, root), int(size)).arrays
+    return load_arrays(name, root)
 
 
 def _count(size):

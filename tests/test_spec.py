@@ -151,3 +151,19 @@ def test_describe_and_summary_state_the_settings():
     summary = spec(train_size=None, config=TrainConfig(lr_schedule="cosine")).summary()
     assert summary.startswith("all training examples, 16 test examples of cifar10, 10 epochs")
     assert "32x32 px" in summary and "cosine schedule" in summary and "\n" not in summary
+
+
+def test_a_canvas_data_set_places_the_named_one_on_canvases(tiny_data_root):
+    from nin_course.data import load_arrays
+    from nin_course.localisation import canvas_arrays
+    from nin_course.spec import load_dataset
+    placed = load_dataset("fashion-mnist-canvas40", tiny_data_root)
+    reference = canvas_arrays(load_arrays("fashion-mnist", tiny_data_root), 40).arrays
+    assert placed.name == "fashion-mnist-canvas40" and placed.x_train.shape == (600, 40, 40, 1)
+    np.testing.assert_array_equal(placed.x_test, reference.x_test)
+    np.testing.assert_array_equal(placed.y_train, reference.y_train)
+    run = RunSpec(name="canvas", model="FashionNiN", dataset="fashion-mnist-canvas40",
+                  batch_size=8, config=TrainConfig(), train_size=20, test_size=10)
+    assert run.data(tiny_data_root)[0].x_train.shape == (20, 40, 40, 1)
+    with pytest.raises(ValueError, match="unknown data set"):
+        load_dataset("fashion-mnist-canvasX", tiny_data_root)
