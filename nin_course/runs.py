@@ -34,7 +34,7 @@ from .config import Runtime, TrainConfig, split_settings
 from .data import cache_dir
 from .loaders import ArrayLoader
 from .machine import machine_info, versions
-from .models import COURSE_INIT
+from .models import COURSE_INIT, HEADS
 from .paper import cifar_recipe
 from .spec import RunSpec, with_config
 from .training import evaluate, fit, pick_device, uses_bf16
@@ -42,6 +42,7 @@ from .training import evaluate, fit, pick_device, uses_bf16
 RUNS_ENV = "NIN_COURSE_RUNS"
 CHECK_SIZE = 500          # test images re-evaluated by tests/test_runs.py: the first 500
 WEIGHTS_TOLERANCE = 0.001  # float16 weights may move the test accuracy by 0.1 points at most
+TRAIN_EVAL_SIZE = 10_000  # records of runs on at most this many training images give train_acc
 
 
 def d2l_nin_fashion():
@@ -101,6 +102,39 @@ def fashion_canvas():
                    model_args={**spec.model_args, "input_size": 64}, profile=None)
 
 
+def cifar100_nin_bn():
+    """The course's variant (batch norm, Kaiming) on the CIFAR-100 copy here, which is a subset:
+    100 training images per class (10,000, a fifth of CIFAR-100's), all 10,000 test images;
+    augmentation, SGD with momentum 0.9, one-cycle peaking at lr 0.1, 15 epochs."""
+    spec = cifar_recipe("cuda", augment=True, num_classes=100)
+    return replace(with_config(spec, lr=0.1, weight_decay=5e-4, lr_schedule="onecycle",
+                               num_epochs=15),
+                   name="paper's CIFAR NIN + batch norm, CIFAR-100 subset (100 images per class)"
+                        " + augmentation, 15 epochs",
+                   model_args={**spec.model_args, "batch_norm": True, "init": COURSE_INIT},
+                   drop_last=True, profile=None)
+
+
+TABLE5_TRAIN_SIZE, TABLE5_TEST_SIZE, TABLE5_EPOCHS = 5_000, 5_000, 12
+TABLE5_SEEDS = (0, 1, 2)
+
+
+def table5(head, seed):
+    """The paper's Table 5 on a CPU budget: the CIFAR NIN (the course's variant: batch norm,
+    Kaiming) with `head` ('gap', 'fc' or 'fc+dropout') on 5,000 CIFAR-10 training images (500
+    per class) without augmentation, as the paper's Table 5, 12 epochs of SGD (momentum 0.9,
+    one-cycle to lr 0.1, weight decay 5e-4): enough for the FC head to fit its training
+    images. Tested on 5,000 test images; each `seed` draws other images, weights and shuffles."""
+    spec = cifar_recipe("cuda", augment=False, head=head)
+    return replace(with_config(spec, lr=0.1, weight_decay=5e-4, lr_schedule="onecycle",
+                               num_epochs=TABLE5_EPOCHS),
+                   name=f"Table 5: CIFAR NIN + batch norm, {head} head, 5,000 CIFAR-10 images, "
+                        f"seed {seed}",
+                   model_args={**spec.model_args, "batch_norm": True, "init": COURSE_INIT},
+                   train_size=TABLE5_TRAIN_SIZE, test_size=TABLE5_TEST_SIZE, seed=seed,
+                   drop_last=True, profile=None)
+
+
 def gpu_d2l_nin_fashion():
     """The chapter's recipe at full size (224x224, SGD lr 0.05, 10 epochs, all 60,000 images)
     with the course's initialisation: a GPU run (benchmarks/gpu_runs.py)."""
@@ -122,7 +156,10 @@ REFERENCE_RUNS = {  # name -> RunSpec; GPU runs take the num_epochs their record
     "fast-fashion": fast_fashion,
     "cifar10-nin-bn": cifar10_nin_bn,
     "cifar10-nin": cifar10_nin,
+    "cifar100-nin-bn": cifar100_nin_bn,
     "fashion-canvas": fashion_canvas,
+    **{f"table5-{head}-seed{seed}": (lambda head=head, seed=seed: table5(head, seed))
+       for head in HEADS for seed in TABLE5_SEEDS},
     "gpu-d2l-nin-fashion": gpu_d2l_nin_fashion,
     "gpu-cifar10-nin": lambda num_epochs=150: gpu_cifar(10, False, num_epochs),
     "gpu-cifar10-nin-aug": lambda num_epochs=150: gpu_cifar(10, True, num_epochs),
@@ -179,22 +216,28 @@ def train_reference(name, root=None, folder=None, spec=None, **runtime):
     wall = time.perf_counter() - start
     folder = runs_dir() / name if folder is None else Path(folder)
     return save_run(folder, name, spec, model, history, test_iter, device=device,
-                    bf16=uses_bf16(runtime, device), wall_seconds=wall, machine=machine)
+                    bf16=uses_bf16(runtime, device), wall_seconds=wall, machine=machine,
+                    train_iter=train_iter)
 
 
 def save_run(folder, name, spec, model, history, test_iter, device, bf16, wall_seconds,
-             machine=None):
+             machine=None, train_iter=None):
     """Write model.safetensors and record.json for a trained run into `folder` (replaced as a
-    whole, only once both files are written). Returns the record's path."""
+    whole, only once both files are written). Returns the record's path. With `train_iter`
+    of at most TRAIN_EVAL_SIZE images, the record also gives the stored weights' accuracy on
+    those training images (metrics.train_acc: eval mode, no augmentation, fp32 on the CPU)."""
     from safetensors.torch import save_file
     model = model.to("cpu", memory_format=torch.contiguous_format).eval()
     state, dtype, stored, stored_acc = _smallest_weights(spec, model, test_iter, bf16)
     check = {"images": min(CHECK_SIZE, len(test_iter.y)), "precision": "fp32",
              "accuracy": check_accuracy(stored, test_iter)}
+    fits = train_iter is not None and len(train_iter.y) <= TRAIN_EVAL_SIZE
+    train_acc = evaluate(stored, plain_loader(train_iter), "cpu")[1] if fits else None
     record = {
         "name": name, "key": spec.key(), "spec": spec.as_dict(), "history": history.as_dict(),
         "metrics": {"test_acc": history.test_acc[-1], "test_loss": history.test_loss[-1],
-                    "test_acc_stored_weights": stored_acc, "epochs": len(history),
+                    "test_acc_stored_weights": stored_acc, "train_acc": train_acc,
+                    "epochs": len(history),
                     "train_seconds": math.fsum(history.seconds),
                     "parameters": sum(p.numel() for p in model.parameters())},
         "input": {"mean": _listed(test_iter.mean), "std": _listed(test_iter.std),
@@ -252,13 +295,17 @@ def _loaded(spec, state):
     return model.eval()
 
 
+def plain_loader(loader, size=None):
+    """The first `size` (None: all) images of an ArrayLoader, prepared as it prepares them
+    (resized, normalised) but in order, without augmentation, on the CPU, in batches of 250."""
+    n = len(loader.y) if size is None else min(size, len(loader.y))
+    return ArrayLoader(loader.X[:n].cpu().permute(0, 2, 3, 1), loader.y[:n].cpu(), 250,
+                       resize=loader.size, mean=_listed(loader.mean), std=_listed(loader.std))
+
+
 def check_accuracy(model, test_iter):
     """Accuracy on the first CHECK_SIZE images of test_iter, in fp32 on the CPU."""
-    n = min(CHECK_SIZE, len(test_iter.y))
-    X = test_iter.X[:n].cpu()
-    loader = ArrayLoader(X.permute(0, 2, 3, 1), test_iter.y[:n].cpu(), 250, resize=test_iter.size,
-                         mean=_listed(test_iter.mean), std=_listed(test_iter.std))
-    return evaluate(model.to("cpu").eval(), loader, "cpu")[1]
+    return evaluate(model.to("cpu").eval(), plain_loader(test_iter, CHECK_SIZE), "cpu")[1]
 
 
 def _listed(vector):

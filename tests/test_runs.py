@@ -47,8 +47,14 @@ def test_the_runs_readme_is_current():
 def test_every_reference_run_is_described(one_thread):
     for name in runs.REFERENCE_RUNS:
         spec = runs.reference_spec(name)
-        assert spec.model is not None and spec.train_size is None, name  # all the data
-        assert len(spec.key()) == 12
+        assert spec.model is not None and len(spec.key()) == 12, name
+        if name.startswith("table5-"):  # the paper's Table 5 on 5,000 images (500 per class)
+            assert spec.train_size == runs.TABLE5_TRAIN_SIZE and spec.augment is False, name
+        else:
+            assert spec.train_size is None, name  # all the data
+    keys = {runs.reference_spec(f"table5-{head}-seed{seed}").key()
+            for head in ("gap", "fc", "fc+dropout") for seed in runs.TABLE5_SEEDS}
+    assert len(keys) == 3 * len(runs.TABLE5_SEEDS)  # each head and seed its own run
 
 
 @pytest.fixture
@@ -72,6 +78,10 @@ def test_a_trained_run_is_stored_and_loads(tiny_run, tiny_data_root, one_thread)
     assert run.transform(loader.X[:2].permute(0, 2, 3, 1)).shape == loader.transform(
         loader.X[:2]).shape
     assert "stored" in runs.status("tiny")
+    arrays = run.spec.data(tiny_data_root)[0]  # the training images, without augmentation
+    train = runs.ArrayLoader(arrays.x_train, arrays.y_train, 250, mean=record["input"]["mean"],
+                             std=record["input"]["std"])
+    assert record["metrics"]["train_acc"] == runs.evaluate(run.model, train, "cpu")[1]
 
 
 def test_a_missing_run_names_the_command(tmp_path, monkeypatch):
