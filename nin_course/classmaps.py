@@ -86,15 +86,30 @@ def overlay(image, heat, alpha=0.5, cmap="jet", vmax=None):
     return (1 - alpha) * rgb + alpha * colours
 
 
-def plot_class_maps(images, maps, classes, labels=None, alpha=0.5, cmap="jet"):
+def top_activations(maps, fraction=0.1):
+    """Keep the largest `fraction` of each image's map values, 0 elsewhere, as the paper's
+    Fig. 4 shows them ("only top 10% activations"): (N, K, h, w) -> (N, K, h, w). The cut is
+    per image, over all K maps and positions together, so the classes stay comparable."""
+    if not 0 < fraction <= 1:
+        raise ValueError(f"fraction must be in (0, 1], e.g. 0.1 for the top 10%; got {fraction}")
+    maps = torch.as_tensor(maps, dtype=torch.float32)
+    flat = maps.reshape(len(maps), -1)
+    cut = torch.quantile(flat, 1 - fraction, dim=1).reshape(-1, *[1] * (maps.ndim - 1))
+    return torch.where(maps >= cut, maps, torch.zeros_like(maps))
+
+
+def plot_class_maps(images, maps, classes, labels=None, alpha=0.5, cmap="jet", top=None):
     """The paper's Fig. 4: each image, then its map for every class laid over it. A Figure.
 
     images: N images, uint8 (N, H, W, C) or float (N, C, H, W); maps: (N, K, h, w) from
     `class_maps`; classes: K names; labels: N true classes (their column is framed). The maps
-    of one image share one colour scale, so the brightest column is the strongest class. End
+    of one image share one colour scale, so the brightest column is the strongest class.
+    top=0.1 shows only each image's top 10% of activations, as the paper's figure does. End
     the cell with plt.show() to display it.
     """
     maps = torch.as_tensor(maps).cpu()
+    if top is not None:
+        maps = top_activations(maps, top)
     N, K = maps.shape[:2]
     fig, axes = plt.subplots(N, K + 1, figsize=(1.1 * (K + 1), 1.25 * N), squeeze=False,
                              layout="constrained")

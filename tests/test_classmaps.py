@@ -6,7 +6,7 @@ import torch
 from matplotlib.figure import Figure
 
 from nin_course.classmaps import (ClassMapViewer, class_maps, overlay, plot_class_maps,
-                                  upsample)
+                                  top_activations, upsample)
 from nin_course.models import CifarNiN
 
 CLASSES = [f"class {k}" for k in range(10)]
@@ -94,6 +94,24 @@ def test_plot_class_maps_draws_an_image_and_a_map_per_class(model, batch):
     images, X, labels = batch
     fig = plot_class_maps(images[:2], class_maps(model, X[:2]), CLASSES, labels[:2])
     assert isinstance(fig, Figure) and len(fig.axes) == 2 * 11
+    plt.close(fig)
+
+
+def test_top_activations_keeps_each_images_largest_tenth():
+    maps = torch.arange(2 * 5 * 2 * 2, dtype=torch.float32).reshape(2, 5, 2, 2)  # 20 per image
+    kept = top_activations(maps, 0.1)
+    for image in range(2):  # the 2 largest of 20 values survive, in place; the rest are 0
+        largest = maps[image].flatten().topk(2).values
+        assert torch.equal(kept[image].flatten().topk(2).values, largest)
+        assert int((kept[image] != 0).sum()) == 2
+    with pytest.raises(ValueError, match="top 10%"):
+        top_activations(maps, 0)
+
+
+def test_plot_class_maps_with_the_papers_top_ten_percent(model, batch):
+    images, X, labels = batch
+    fig = plot_class_maps(images[:1], class_maps(model, X[:1]), CLASSES, labels[:1], top=0.1)
+    assert len(fig.axes) == 11
     plt.close(fig)
 
 
