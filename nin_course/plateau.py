@@ -12,7 +12,8 @@ jiecaoyu/pytorch-nin-cifar10 issue 1).
 - `FIXES` and `plateau_trial`: one short training run of d2l's NiN on Fashion-MNIST with the
   chapter's recipe and one change, reporting whether it left the plateau;
 - `CIFAR_STARTS`: initialisations and optimisers for the first steps of the paper's plain CIFAR
-  NIN (no batch norm), tried the same way.
+  NIN (no batch norm), tried the same way;
+- `trials_table`, `dead_at_init_table`: the study's results file as tables (pandas).
 `benchmarks/plateau_study.py` runs the whole study and writes its tables.
 """
 import math
@@ -116,3 +117,34 @@ def plateau_trial(build, train_iter, test_iter, seed, num_classes=10, **config):
     return {"dead_at_init": dead_at_init, "dead_after": dead_class_maps(model, X_test),
             "test_loss": loss, "test_acc": acc, "left_plateau": left, "stopped": stopped,
             "seconds": seconds}
+
+
+def trials_table(study):
+    """The single-change table of a plateau study (the JSON that benchmarks/plateau_study.py
+    writes, as a dict), as a DataFrame with one row per change: how many seeds learnt, the
+    dead class maps at initialisation and after training (per seed), the test accuracy's mean,
+    lowest and highest over the seeds."""
+    import pandas as pd
+    rows = {}
+    for change, results in study["trials"].items():
+        accs = [r["test_acc"] for r in results]
+        rows[change] = {
+            "learnt": f"{sum(r['left_plateau'] for r in results)}/{len(results)}",
+            "dead at init": ",".join(str(r["dead_at_init"]) for r in results),
+            "dead after": ",".join(str(r["dead_after"]) for r in results),
+            "test acc (mean)": sum(accs) / len(accs), "lowest": min(accs), "highest": max(accs)}
+    return pd.DataFrame.from_dict(rows, orient="index").rename_axis("change")
+
+
+def dead_at_init_table(study):
+    """The dead-maps-at-initialisation table of a plateau study (its JSON as a dict), as a
+    DataFrame with one row per (network, init): the count for each seed, their mean, lowest
+    and highest."""
+    import pandas as pd
+    rows = {(net, init): {"per seed": ",".join(map(str, counts)),
+                          "mean": sum(counts) / len(counts), "lowest": min(counts),
+                          "highest": max(counts)}
+            for net, by_init in study["dead_at_init"].items()
+            for init, counts in by_init.items()}
+    table = pd.DataFrame.from_dict(rows, orient="index")
+    return table.rename_axis(["network", "init"]) if rows else table

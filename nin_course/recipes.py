@@ -12,7 +12,9 @@ history = fit(model, train_iter, test_iter, spec.config)
 - `fast_recipe`: `FashionNiN`, a NiN with batch norm sized for Fashion-MNIST's own 28x28
   pixels, with normalised inputs, AdamW, a one-cycle schedule and label smoothing (and, as an
   option, random crops and flips);
-- `book_run`: the chapter's run on the book's own classes (`d2l.Trainer`, `d2l.FashionMNIST`).
+- `book_run`: the chapter's run on the book's own classes (`d2l.Trainer`, `d2l.FashionMNIST`);
+- `ablation_table`: what each of the fast recipe's changes is worth, from the results of
+  benchmarks/fast_ablation.py.
 
 The run profile (see profiles.py) caps the image size, the number of epochs and the examples.
 """
@@ -151,3 +153,17 @@ def _book_subset(dataset, size, seed, split):
         return dataset
     labels = np.asarray(dataset.targets)
     return Subset(dataset, balanced_indices(labels, size, np.random.default_rng([seed, split])))
+
+
+def ablation_table(result):
+    """The results of benchmarks/fast_ablation.py (its JSON as a dict) as a DataFrame, one row
+    per run: test accuracy, its difference from the recipe's mean over seeds, seconds of
+    training, and whether that difference is larger than the recipe's own spread over seeds
+    (max - min), the least a difference must be to mean something."""
+    import pandas as pd
+    mean, spread = result["recipe_mean"], result["recipe_spread"]
+    rows = {name: {"test acc": run["test_acc"], "vs recipe": run["test_acc"] - mean,
+                   "training s": run["train_seconds"],
+                   "beyond the spread": abs(run["test_acc"] - mean) > spread}
+            for name, run in result["runs"].items()}
+    return pd.DataFrame.from_dict(rows, orient="index").rename_axis("run")

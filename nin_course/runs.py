@@ -20,6 +20,7 @@ import json
 import math
 import os
 import shutil
+import statistics
 import sys
 import tempfile
 import time
@@ -342,6 +343,20 @@ class ReferenceRun:
         return (f"{self.name}: test accuracy {m['test_acc']:.4f} after {m['epochs']} epochs, "
                 f"{m['train_seconds'] / 60:.1f} min of training on {self.record['machine']['cpu']}"
                 f" ({self.record['machine']['device']})")
+
+    def summary_row(self):
+        """The run's headline numbers from its record, as one row of a table (a dict).
+
+        "examples/s" is training examples per second of training (evaluation excluded): the
+        harmonic mean of the epochs' rates, which is total examples over total time.
+        """
+        m, machine = self.record["metrics"], self.record["machine"]
+        rates = self.record["history"]["examples_per_sec"]
+        return {"test accuracy": m["test_acc"], "epochs": m["epochs"],
+                "training minutes": m["train_seconds"] / 60,
+                "examples/s": statistics.harmonic_mean(rates), "parameters": m["parameters"],
+                "precision": self.record["precision"],
+                "machine": machine.get("gpu") or f"{machine['cpu']}, {machine['cpu_count']} cores"}
 
 
 def load_run(name, folder=None, check_spec=True):

@@ -8,8 +8,8 @@ from torch import nn
 from nin_course.config import TrainConfig
 from nin_course.layers import MLPConv
 from nin_course.models import CifarNiN, ImageClassifier, NiN
-from nin_course.plateau import (CIFAR_STARTS, FIXES, dead_class_maps, dead_maps_at_init,
-                                plateau_trial)
+from nin_course.plateau import (CIFAR_STARTS, FIXES, dead_at_init_table, dead_class_maps,
+                                dead_maps_at_init, plateau_trial, trials_table)
 
 pytestmark = pytest.mark.usefixtures("one_thread")  # see conftest.py
 
@@ -130,3 +130,33 @@ def test_every_cifar_start_is_a_valid_plain_cifar_nin_and_config():
         assert not any(isinstance(m, nn.BatchNorm2d) for m in model.modules()), name
         assert model_args["init"] in name.lower() or model_args["init"] == "xavier", name
     assert ({"init": "gaussian"}, {"lr": 0.1}) in CIFAR_STARTS.values()  # the paper's own start
+
+
+def fake_study():
+    """A plateau study's results in the layout of benchmarks/plateau_study.py: two changes of
+    two seeds, one network with two inits."""
+    def trial(dead_at_init, dead_after, acc, left):
+        return {"dead_at_init": dead_at_init, "dead_after": dead_after, "test_loss": 2.0,
+                "test_acc": acc, "left_plateau": left, "stopped": False, "seconds": 1.0}
+    return {"steps": 150, "batch_size": 128, "image_size": 96,
+            "dead_at_init": {"net": {"xavier": [5, 2, 4], "kaiming": [0, 1, 2]}},
+            "trials": {"none": [trial(5, 5, 0.1, False), trial(4, 4, 0.1, False)],
+                       "fix": [trial(3, 1, 0.3, True), trial(2, 0, 0.5, True)]}}
+
+
+def test_trials_table_has_a_row_per_change():
+    table = trials_table(fake_study())
+    assert list(table.index) == ["none", "fix"] and table.index.name == "change"
+    assert table.loc["none", "learnt"] == "0/2" and table.loc["fix", "learnt"] == "2/2"
+    assert table.loc["fix", "dead at init"] == "3,2" and table.loc["fix", "dead after"] == "1,0"
+    assert table.loc["fix", "test acc (mean)"] == pytest.approx(0.4)
+    assert (table.loc["fix", "lowest"], table.loc["fix", "highest"]) == (0.3, 0.5)
+
+
+def test_dead_at_init_table_has_a_row_per_network_and_init():
+    table = dead_at_init_table(fake_study())
+    assert list(table.index) == [("net", "xavier"), ("net", "kaiming")]
+    assert table.loc[("net", "xavier"), "per seed"] == "5,2,4"
+    assert table.loc[("net", "kaiming"), "mean"] == pytest.approx(1.0)
+    assert table.loc[("net", "xavier"), "highest"] == 5
+    assert dead_at_init_table({"dead_at_init": {}}).empty  # a CIFAR-only study has none

@@ -14,7 +14,7 @@ from nin_course import fit
 from nin_course.models import NiN, num_parameters, shape_walk
 from nin_course.profiles import PROFILES, Profile
 from nin_course.recipes import (D2L_EPOCHS, D2L_PLATEAU_STEPS, FAST_EPOCHS, FashionNiN,
-                                book_run, d2l_recipe, fast_recipe, with_config)
+                                ablation_table, book_run, d2l_recipe, fast_recipe, with_config)
 
 QUIET = dict(progress=False, live_plot=False)
 TINY = Profile("tiny", 40, 20, 1, 72, "tests: 40 examples, 1 epoch, <= 72 px")
@@ -172,3 +172,20 @@ def test_inductor_compiles_the_fast_recipe_without_recompiling(fake_root):
     train_compiled(fake_root, "inductor")
     assert counters["stats"]["unique_graphs"] == 2, dict(counters["stats"])
     assert not counters["recompiles"], dict(counters["recompiles"])
+
+
+def test_ablation_table_compares_each_run_with_the_recipes_spread():
+    """The layout of benchmarks/fast_ablation.py's results: a recipe at 0.90 and 0.92 (mean
+    0.91, spread 0.02); an ablation 0.01 below the mean is within the spread, 0.05 is not."""
+    runs = {"fast recipe, seed 0": 0.90, "fast recipe, seed 1": 0.92, "no batch norm": 0.86,
+            "no label smoothing": 0.90}
+    result = {"runs": {name: {"test_acc": acc, "train_seconds": 10.0, "history": {}}
+                       for name, acc in runs.items()},
+              "recipe_mean": 0.91, "recipe_spread": 0.02000000001, "settings": {"epochs": 5}}
+    table = ablation_table(result)
+    assert list(table.index) == list(runs) and table.index.name == "run"
+    assert table.loc["no batch norm", "vs recipe"] == pytest.approx(-0.05)
+    assert table["beyond the spread"].to_dict() == {
+        "fast recipe, seed 0": False, "fast recipe, seed 1": False, "no batch norm": True,
+        "no label smoothing": False}
+    assert (table["training s"] == 10.0).all()
