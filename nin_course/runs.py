@@ -63,21 +63,27 @@ def fast_fashion():
     return replace(recipes.fast_recipe("cuda", num_epochs=18), profile=None)
 
 
-def cifar10_nin_bn():
+def _augmented(augment):
+    return "CIFAR-10 + augmentation" if augment else "CIFAR-10 without augmentation"
+
+
+def cifar10_nin_bn(augment=True):
     """The paper's CIFAR NIN with batch norm before every ReLU (the course's variant), on all
-    of CIFAR-10 with augmentation: SGD with momentum 0.9, a one-cycle schedule peaking at lr
-    0.1, weight decay 5e-4, 10 epochs (the paper: no batch norm, about 150 epochs)."""
-    spec = cifar_recipe("cuda", augment=True)
+    of CIFAR-10 (with augmentation unless augment=False): SGD with momentum 0.9, a one-cycle
+    schedule peaking at lr 0.1, weight decay 5e-4, 10 epochs (the paper: no batch norm, about
+    150 epochs)."""
+    spec = cifar_recipe("cuda", augment=augment)
     return replace(with_config(spec, lr=0.1, weight_decay=5e-4, lr_schedule="onecycle",
                                num_epochs=10),
-                   name="paper's CIFAR NIN + batch norm, CIFAR-10 + augmentation, 10 epochs",
+                   name=f"paper's CIFAR NIN + batch norm, {_augmented(augment)}, 10 epochs",
                    model_args={**spec.model_args, "batch_norm": True, "init": COURSE_INIT},
                    drop_last=True, profile=None)
 
 
-def cifar10_nin():
+def cifar10_nin(augment=True):
     """The paper's plain CIFAR NIN (no batch norm) with the paper's initialisation (the released
-    Caffe model's: Gaussian weights, std 0.05, biases 0), on all of CIFAR-10 with augmentation:
+    Caffe model's: Gaussian weights, std 0.05, biases 0), on all of CIFAR-10 (with augmentation
+    unless augment=False):
     the paper's SGD with lr 0.1, momentum 0.9 and weight decay 1e-4, on a one-cycle schedule
     (warm-up, then cosine decay) over 12 epochs instead of 150 epochs with two drops.
 
@@ -86,9 +92,9 @@ def cifar10_nin():
     with or without warm-up), and AdamW (lr 2e-3) does the same within an epoch; the Gaussian
     start leaves loss ln(10) after about 60 steps at lr 0.05 or 0.1 (benchmarks/README.md).
     """
-    spec = cifar_recipe("cuda", augment=True)
+    spec = cifar_recipe("cuda", augment=augment)
     return replace(with_config(spec, lr=0.1, lr_schedule="onecycle", num_epochs=12),
-                   name="paper's CIFAR NIN, CIFAR-10 + augmentation, 12 epochs",
+                   name=f"paper's CIFAR NIN, {_augmented(augment)}, 12 epochs",
                    model_args={**spec.model_args, "init": "gaussian"}, profile=None)
 
 
@@ -157,6 +163,8 @@ REFERENCE_RUNS = {  # name -> RunSpec; GPU runs take the num_epochs their record
     "fast-fashion": fast_fashion,
     "cifar10-nin-bn": cifar10_nin_bn,
     "cifar10-nin": cifar10_nin,
+    "cifar10-nin-bn-noaug": lambda: cifar10_nin_bn(augment=False),
+    "cifar10-nin-noaug": lambda: cifar10_nin(augment=False),
     "cifar100-nin-bn": cifar100_nin_bn,
     "fashion-canvas": fashion_canvas,
     **{f"table5-{head}-seed{seed}": (lambda head=head, seed=seed: table5(head, seed))
