@@ -1,6 +1,6 @@
 """What each change of the fast recipe buys: the recipe with one of its changes undone at a time.
 
-    python benchmarks/fast_ablation.py --save cpu_fast_ablation         # about 15 min, 2 cores
+    python benchmarks/fast_ablation.py --seeds 2 --save cpu_fast_ablation   # about 15 min, 2 cores
     python benchmarks/fast_ablation.py --epochs 1 --train-size 512 --test-size 256 --only 2
 
 Trains `recipes.fast_recipe` on all of Fashion-MNIST (`--epochs` epochs, the one-cycle schedule

@@ -87,10 +87,10 @@ def cifar10_nin(augment=True):
     the paper's SGD with lr 0.1, momentum 0.9 and weight decay 1e-4, on a one-cycle schedule
     (warm-up, then cosine decay) over 12 epochs instead of 150 epochs with two drops.
 
-    Not Kaiming, as the other NiN recipes: on this network Kaiming weights start with logits
-    large enough that SGD kills every class map in its first hundred steps (lr 0.001 to 0.1,
-    with or without warm-up), and AdamW (lr 2e-3) does the same within an epoch; the Gaussian
-    start leaves loss ln(10) after about 60 steps at lr 0.05 or 0.1 (benchmarks/README.md).
+    Not Kaiming, as the other NiN recipes: on this network without batch norm, Kaiming weights
+    end most short runs with every class map dead (part 3 of the plateau study, 150 steps, 3
+    seeds: 0/3 left the plateau with SGD at lr 0.05 or 0.01, 1/3 with AdamW at lr 0.002),
+    while the paper's Gaussian start at lr 0.1 left it in 3/3 (benchmarks/README.md).
     """
     spec = cifar_recipe("cuda", augment=augment)
     return replace(with_config(spec, lr=0.1, lr_schedule="onecycle", num_epochs=12),
