@@ -4,7 +4,8 @@ With global average pooling, the last mlpconv layer makes one map per class and 
 class c is the mean of map c (Lin et al. 2013, sec. 3.2), so map c shows *where* in the image
 the evidence for class c lies. This module extracts the maps (`class_maps`), upsamples them to
 the image (`upsample`), lays them over it (`overlay`), draws the paper's Fig. 4 for a few images
-(`plot_class_maps`), and browses them interactively (`ClassMapViewer`, with ipywidgets).
+(`plot_class_maps`), averages where the evidence lies over many images
+(`mean_true_and_other_maps`), and browses them interactively (`ClassMapViewer`, with ipywidgets).
 """
 import html
 import io
@@ -132,6 +133,26 @@ def plot_class_maps(images, maps, classes, labels=None, alpha=0.5, cmap="jet", t
     for ax in axes[:, 0]:
         ax.axis("off")
     return fig
+
+
+def mean_true_and_other_maps(maps, labels):
+    """Where the evidence lies on average: (mean true-class map, mean other-class map), each (h, w).
+
+    maps: (N, K, h, w) from `class_maps`; labels: N true classes. Each map is divided by its
+    maximum first, so that every map counts alike whatever its scale; maps whose maximum is
+    <= 0 (a ReLU map that is 0 everywhere) are left out: they say nothing about where. A mean
+    over no maps is NaN everywhere.
+    """
+    maps = torch.as_tensor(maps, dtype=torch.float32).cpu()
+    labels = torch.as_tensor(labels, dtype=torch.long).cpu()
+    if maps.ndim != 4 or labels.shape != maps.shape[:1]:
+        raise ValueError(f"expected maps (N, K, h, w) and N labels; got maps of shape "
+                         f"{tuple(maps.shape)} and labels of shape {tuple(labels.shape)}")
+    peaks = maps.amax(dim=(2, 3))  # (N, K)
+    scaled = maps / peaks[:, :, None, None].clamp_min(1e-12)  # every live map's maximum is 1
+    is_true = F.one_hot(labels, maps.shape[1]).bool()  # (N, K)
+    live = peaks > 0
+    return scaled[is_true & live].mean(dim=0), scaled[~is_true & live].mean(dim=0)
 
 
 def _logits(model, X):

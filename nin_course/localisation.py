@@ -4,8 +4,9 @@ Lin et al. (2013, sec. 4.7 and Fig. 4) show that the class maps of the last mlpc
 where the object is, although the network was trained on labels alone. To measure it we need
 images whose object boxes are known: `place_on_canvas` pastes each Fashion-MNIST item at a
 random position on a larger blank canvas and records the tight box of its pixels, and
-`canvas_arrays` does so for a whole data set. A map of one class per image, upsampled to the
-canvas (`true_class_maps`), is then scored against the box:
+`canvas_arrays` does so for a whole data set (`canvas_data` by the name a RunSpec gives it, e.g.
+'fashion-mnist-canvas64'). A map of one class per image, upsampled to the canvas
+(`true_class_maps`), is then scored against the box:
 
 - `pointing_game`: is the map's maximum inside the box?
 - `energy_in_box`: what share of the map's positive mass lies inside the box?
@@ -13,20 +14,24 @@ canvas (`true_class_maps`), is then scored against the box:
   map's largest bright region, and its overlap with the true box;
 
 and `localisation_table` puts the scores of several sets of maps side by side (a trained
-network, an untrained one, and `random_maps`, the chance baseline).
+network, an untrained one, and `random_maps`, the chance baseline). `plot_localisation` draws
+images with their true boxes, and maps over them with the boxes CAM finds.
 
 Boxes are int64 (N, 4) rows (top, left, bottom, right) in canvas pixels with exclusive ends, as
 Python slices: the object of image i is canvas[i, top:bottom, left:right].
 """
 from dataclasses import dataclass
 
+import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 import torch
+from matplotlib.lines import Line2D
+from matplotlib.patches import Rectangle
 from scipy import ndimage
 
-from .classmaps import class_maps, upsample
-from .data import ImageArrays
+from .classmaps import _image_hwc, class_maps, overlay, upsample
+from .data import ImageArrays, load_arrays
 
 # 8-connectivity: pixels that touch at a corner are one region, as for the outlines that
 # OpenCV's findContours traces (used by CAM's released box generator and by later WSOL benchmarks).
@@ -119,6 +124,19 @@ def canvas_arrays(arrays, canvas_size=64, seed=0):
                          source=f"{arrays.source or arrays.name}, placed on {canvas_size}x"
                                 f"{canvas_size} canvases (seed {seed})")
     return CanvasData(placed, train_boxes, test_boxes)
+
+
+def canvas_data(name, root=None):
+    """The data set that a RunSpec names '<data set>-canvas<S>', with its boxes: a CanvasData.
+
+    The same images as spec.load_dataset(name) (canvas_arrays with seed 0), and the boxes that
+    say where each object is. E.g. canvas_data('fashion-mnist-canvas64').
+    """
+    base, canvas, size = name.rpartition("-canvas")
+    if not (canvas and base and size.isdigit()):
+        raise ValueError(f"{name!r} names no canvas data set; canvas data sets are called "
+                         "'<data set>-canvas<S>', e.g. 'fashion-mnist-canvas64'")
+    return canvas_arrays(load_arrays(base, root), int(size))
 
 
 # --- maps and boxes ------------------------------------------------------------------------------
@@ -307,3 +325,61 @@ def localisation_table(maps_by_name, boxes, threshold=0.2, min_iou=0.5):
                       "box area fraction": float(box_area_fraction(checked, maps.shape[1]).mean()),
                       "images": len(maps)}
     return pd.DataFrame.from_dict(rows, orient="index").rename_axis("maps")
+
+
+# --- pictures -------------------------------------------------------------------------------------
+
+TRUE_BOX = {"edgecolor": "lime", "linewidth": 1.5}
+FOUND_BOX = {"edgecolor": "red", "linewidth": 1.5, "linestyle": "--"}
+
+
+def plot_localisation(images, boxes, rows=None, titles=None, threshold=0.2, alpha=0.5):
+    """Images with their true boxes and, below them, maps over the images with CAM's boxes.
+
+    images: N images, uint8 (N, S, S, C) or float (N, C, S, S); boxes: their true boxes, int
+    (N, 4) (top, left, bottom, right), ends exclusive (lime); titles: N strings over the first
+    row. rows: {name: maps (N, h, w)}: one more row per entry, named on the left: each map
+    upsampled and laid over its image (`overlay`: colours from 0 to the map's own maximum,
+    negative values uncoloured), with the true box and the box `cam_boxes(maps, threshold)`
+    finds (red, dashed), their IoU over the panel ("no box" for a map with no positive
+    value). Returns the Figure; end the cell with plt.show().
+    """
+    boxes, rows = np.asarray(boxes), dict(rows or {})
+    N, S = len(images), _image_hwc(images[0]).shape[0]
+    fig, axes = plt.subplots(1 + len(rows), N, figsize=(1.45 * N, 1.6 * (1 + len(rows)) + 0.3),
+                             squeeze=False, layout="constrained")
+    for i in range(N):
+        axes[0, i].imshow(_image_hwc(images[i]))
+        _draw_box(axes[0, i], boxes[i], TRUE_BOX)
+        if titles is not None:
+            axes[0, i].set_title(str(titles[i]), fontsize=9)
+    for r, (name, maps) in enumerate(rows.items(), start=1):
+        maps = upsample(maps, S)  # (N, S, S): boxes in image pixels
+        found = cam_boxes(maps, threshold)
+        iou = box_iou(found, boxes)
+        for i in range(N):
+            axes[r, i].imshow(overlay(images[i], maps[i], alpha))
+            _draw_box(axes[r, i], boxes[i], TRUE_BOX)
+            _draw_box(axes[r, i], found[i], FOUND_BOX)
+            empty = found[i, 2] <= found[i, 0]  # a map with no positive value: no box
+            axes[r, i].set_title("no box (map <= 0)" if empty else f"IoU {iou[i]:.2f}",
+                                 fontsize=9)
+        axes[r, 0].set_ylabel(name, fontsize=9)
+    for ax in axes.flat:
+        ax.set_xticks([])
+        ax.set_yticks([])
+    handles = [Line2D([], [], color="lime", label="true box")]
+    if rows:
+        handles.append(Line2D([], [], color="red", linestyle="--",
+                              label=f"CAM box (threshold {threshold:g} x max)"))
+    fig.legend(handles=handles, loc="outside lower center", ncols=len(handles), fontsize=9,
+               frameon=False)
+    return fig
+
+
+def _draw_box(ax, box, style):
+    """A box (top, left, bottom, right), ends exclusive, around its pixels; none if empty."""
+    top, left, bottom, right = (int(v) for v in box)
+    if bottom > top and right > left:  # pixel k spans k - 0.5 .. k + 0.5 in imshow
+        ax.add_patch(Rectangle((left - 0.5, top - 0.5), right - left, bottom - top,
+                               fill=False, **style))

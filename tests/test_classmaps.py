@@ -5,8 +5,8 @@ import pytest
 import torch
 from matplotlib.figure import Figure
 
-from nin_course.classmaps import (ClassMapViewer, class_maps, overlay, plot_class_maps,
-                                  top_activations, upsample)
+from nin_course.classmaps import (ClassMapViewer, class_maps, mean_true_and_other_maps, overlay,
+                                  plot_class_maps, top_activations, upsample)
 from nin_course.models import CifarNiN
 
 CLASSES = [f"class {k}" for k in range(10)]
@@ -113,6 +113,21 @@ def test_plot_class_maps_with_the_papers_top_ten_percent(model, batch):
     fig = plot_class_maps(images[:1], class_maps(model, X[:1]), CLASSES, labels[:1], top=0.1)
     assert len(fig.axes) == 11
     plt.close(fig)
+
+
+def test_mean_true_and_other_maps_by_hand():
+    maps = torch.zeros(2, 3, 2, 2)  # 2 images, 3 classes, 2x2 maps
+    maps[0, 1] = torch.tensor([[4.0, 0.0], [0.0, 2.0]])  # image 0, true class 1: scaled by 4
+    maps[1, 0] = torch.tensor([[0.0, 1.0], [0.0, 0.0]])  # image 1, true class 0
+    maps[0, 2] = torch.tensor([[0.0, 0.0], [3.0, 0.0]])  # image 0, another class
+    # maps[0, 0], maps[1, 1] and maps[1, 2] are 0 everywhere: left out
+    true_mean, other_mean = mean_true_and_other_maps(maps, torch.tensor([1, 0]))
+    torch.testing.assert_close(true_mean, torch.tensor([[0.5, 0.5], [0.0, 0.25]]))
+    torch.testing.assert_close(other_mean, torch.tensor([[0.0, 0.0], [1.0, 0.0]]))
+    again = mean_true_and_other_maps(10 * maps.numpy(), np.array([1, 0]))  # scale-free, arrays
+    torch.testing.assert_close(again[0], true_mean)
+    with pytest.raises(ValueError, match="N labels"):
+        mean_true_and_other_maps(maps, torch.tensor([1, 0, 2]))
 
 
 def test_viewer_builds_and_updates_when_a_control_moves(model, batch):

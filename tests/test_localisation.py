@@ -1,18 +1,22 @@
 """nin_course.localisation: objects at known places on a canvas, and scores of maps against boxes."""
+import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 import pytest
 import torch
+from matplotlib.figure import Figure
+from matplotlib.patches import Rectangle
 
 from conftest import fake_fashion_mnist
 from nin_course.classmaps import class_maps, upsample
 from nin_course.data import DataNotFoundError, ImageArrays, load_arrays
 from nin_course.localisation import (CanvasData, box_area_fraction, box_iou, box_masks,
                                      cam_box_iou, cam_boxes, cam_localisation_rate,
-                                     canvas_arrays, energy_in_box, localisation_table,
-                                     place_on_canvas, pointing_game, random_maps, tight_boxes,
-                                     true_class_maps)
+                                     canvas_arrays, canvas_data, energy_in_box,
+                                     localisation_table, place_on_canvas, plot_localisation,
+                                     pointing_game, random_maps, tight_boxes, true_class_maps)
 from nin_course.models import CifarNiN
+from nin_course.spec import load_dataset
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 
@@ -132,6 +136,24 @@ def test_canvas_arrays_places_both_splits(tiny_arrays):
         "the splits are placed with different streams"
     again = canvas_arrays(tiny_arrays, canvas_size=40, seed=5)
     np.testing.assert_array_equal(again.arrays.x_test, placed.x_test)
+
+
+def test_canvas_data_is_the_data_set_a_run_spec_names_with_its_boxes(tiny_data_root):
+    data = canvas_data("fashion-mnist-canvas40", tiny_data_root)
+    expected = canvas_arrays(load_arrays("fashion-mnist", tiny_data_root), 40)
+    np.testing.assert_array_equal(data.test_boxes, expected.test_boxes)
+    np.testing.assert_array_equal(data.train_boxes, expected.train_boxes)
+    same = load_dataset("fashion-mnist-canvas40", tiny_data_root)  # what a RunSpec trains on
+    assert data.arrays.name == same.name == "fashion-mnist-canvas40"
+    np.testing.assert_array_equal(data.arrays.x_test, same.x_test)
+    np.testing.assert_array_equal(data.arrays.x_train, same.x_train)
+
+
+@pytest.mark.parametrize("name", ["fashion-mnist", "fashion-mnist-canvas", "-canvas64",
+                                  "fashion-mnist-canvasXL"])
+def test_canvas_data_explains_a_name_without_a_canvas(name):
+    with pytest.raises(ValueError, match="canvas<S>"):
+        canvas_data(name)
 
 
 def test_canvas_arrays_refuses_colour_images():
@@ -339,3 +361,61 @@ def test_true_class_maps_pick_and_upsample_the_labelled_map(small_nin):
 def test_true_class_maps_needs_one_class_per_image(small_nin):
     with pytest.raises(ValueError, match="one per image"):
         true_class_maps(small_nin, torch.rand(3, 1, 32, 32), torch.tensor([0, 1]))
+
+
+# --- pictures ------------------------------------------------------------------------------------
+
+def drawn_boxes(ax):
+    """The (top, left, bottom, right) boxes drawn on ax, ends exclusive, by edge colour."""
+    boxes = {}
+    for patch in ax.patches:
+        if isinstance(patch, Rectangle):
+            x, y = patch.get_xy()
+            top, left = round(y + 0.5), round(x + 0.5)
+            box = [top, left, top + round(patch.get_height()), left + round(patch.get_width())]
+            boxes.setdefault(patch.get_edgecolor()[:3], []).append(box)
+    return boxes
+
+
+LIME, RED = (0.0, 1.0, 0.0), (1.0, 0.0, 0.0)
+
+
+def test_plot_localisation_draws_true_boxes_on_the_images():
+    images, _ = items(n=3, size=12)
+    canvases, boxes = place_on_canvas(images, canvas_size=16, seed=0)
+    fig = plot_localisation(canvases, boxes, titles=["a", "b", "c"])
+    assert isinstance(fig, Figure) and len(fig.axes) == 3
+    for ax, box, title in zip(fig.axes, boxes, "abc"):
+        assert drawn_boxes(ax) == {LIME: [box.tolist()]}
+        assert ax.get_title() == title
+    plt.close(fig)
+
+
+def test_plot_localisation_draws_cam_boxes_and_their_iou():
+    boxes = np.array([[4, 6, 10, 12], [2, 2, 8, 5]])
+    canvases = (255 * box_masks(boxes, 16)).astype(np.uint8)[..., None]  # (2, 16, 16, 1)
+    exact = box_masks(boxes, 16).astype(np.float32)  # maps that fill their boxes: IoU 1
+    shifted = np.roll(exact, 3, axis=2)  # three pixels to the right
+    small = torch.tensor(exact[:, ::2, ::2].copy())  # (2, 8, 8): upsampled to the image first
+    fig = plot_localisation(canvases, boxes, {"exact": exact, "shifted": shifted,
+                                              "small": small})
+    axes = np.array(fig.axes[:8]).reshape(4, 2)
+    assert axes[1, 0].get_ylabel() == "exact" and axes[2, 0].get_ylabel() == "shifted"
+    for i, box in enumerate(boxes):
+        assert drawn_boxes(axes[1, i]) == {LIME: [box.tolist()], RED: [box.tolist()]}
+        assert axes[1, i].get_title() == "IoU 1.00"
+        found = cam_boxes(shifted[i:i + 1])[0]
+        assert drawn_boxes(axes[2, i])[RED] == [found.tolist()]
+        assert axes[2, i].get_title() == f"IoU {box_iou(found[None], box[None])[0]:.2f}"
+        found = cam_boxes(upsample(small[i:i + 1], 16))[0]
+        assert drawn_boxes(axes[3, i])[RED] == [found.tolist()]
+    plt.close(fig)
+
+
+def test_plot_localisation_draws_no_box_for_a_dead_map():
+    boxes = np.array([[4, 6, 10, 12]])
+    canvases = np.zeros((1, 16, 16, 1), dtype=np.uint8)
+    fig = plot_localisation(canvases, boxes, {"dead": np.zeros((1, 16, 16), np.float32)})
+    assert drawn_boxes(fig.axes[1]) == {LIME: [boxes[0].tolist()]}
+    assert fig.axes[1].get_title().startswith("no box")
+    plt.close(fig)
