@@ -1,12 +1,14 @@
 """The paper's CIFAR experiments: its training recipe, its published results, and a run of both.
 
 Lin, Chen & Yan (2013), *Network In Network*, arXiv:1312.4400 (v3), section 4:
-- `PAPER_RESULTS`: the test errors the paper reports for CIFAR-10 and CIFAR-100 (its Tables 1,
-  2 and 5; Tables 3 and 4 are SVHN and MNIST);
+- `PAPER_RESULTS`: the test errors the paper reports (CIFAR-10 and CIFAR-100 in its Tables 1, 2
+  and 5; SVHN and MNIST in Tables 3 and 4);
+- `REPRODUCTIONS`: test errors that others' open code reached with the paper's CIFAR-10 NIN;
 - `RECIPE`: how the authors trained their CIFAR NIN, as the paper and the released Caffe model
   describe it, next to what this course does (`cifar_recipe` turns it into settings per profile);
 - `train_cifar_nin(num_classes, profile, augment, head)`: one run of the recipe on CIFAR-10 or
-  CIFAR-100, saved under the cache folder so that later lessons can reuse it.
+  CIFAR-100, saved under the cache folder so that later lessons can reuse it;
+- `runs_against_published(names)`: stored reference runs next to the published numbers.
 """
 import os
 import tempfile
@@ -18,7 +20,7 @@ import torch
 
 from . import checkpoints
 from .config import TrainConfig, split_settings
-from .data import cache_dir
+from .data import SOURCES, cache_dir
 from .loaders import ArrayLoader
 from .models import CifarNiN
 from .profiles import resolve
@@ -31,7 +33,7 @@ PAPER = "Lin, Chen & Yan (2013), Network In Network, arXiv:1312.4400v3"
 @dataclass(frozen=True)
 class PaperResult:
     """One test error reported by the paper, with the table it comes from."""
-    dataset: str       # 'cifar10' or 'cifar100'
+    dataset: str       # 'cifar10', 'cifar100', 'svhn' or 'mnist'
     model: str         # the row's name in the paper's table
     head: str          # 'gap', 'fc' or 'fc+dropout' (nin_course.models.HEADS)
     augment: bool      # trained with translation and horizontal-flip augmentation
@@ -52,6 +54,39 @@ PAPER_RESULTS = (
                 "Lin et al. 2013, Table 5"),
     PaperResult("cifar10", "mlpconv + Global Average Pooling", "gap", False, 10.41,
                 "Lin et al. 2013, Table 5"),
+    # Sec. 4.4 and 4.5: SVHN (local contrast normalisation, no augmentation) and MNIST (fewer maps
+    # per mlpconv layer, no augmentation); not the best numbers in either table.
+    PaperResult("svhn", "NIN + Dropout", "gap", False, 2.35, "Lin et al. 2013, Table 3"),
+    PaperResult("mnist", "NIN + Dropout", "gap", False, 0.47, "Lin et al. 2013, Table 4"),
+)
+
+
+@dataclass(frozen=True)
+class Reproduction:
+    """A CIFAR-10 test error that someone else's open code reached with the paper's NIN."""
+    name: str
+    network: str              # what was trained, as far as the source shows
+    augment: bool | None      # None: the source does not say
+    test_error: float         # percent
+    epochs: int | None        # None: the source does not say
+    train_size: int | None    # training images; None: the source does not say
+    source: str               # where the number is written
+    quote: str                # what is written there
+
+
+REPRODUCTIONS = (
+    # `--data-provider cifar` in the README's command: whole images, no crops or flips
+    Reproduction("the authors' cuda-convnet code", "plain", False, 10.4, 260, 50_000,
+                 "github.com/mavenlin/cuda-convnet, README.md",
+                 "'After 200 epochs, the test error is around 14%'; 30 more epochs at a tenth "
+                 "of the learning rate: 'error rate near 10.7%'; 30 more at a hundredth: 'Then "
+                 "the error rate will be 10.4%'"),
+    Reproduction("the authors' Caffe model", "plain, Gaussian init", None, round(100 - 89.6, 2),
+                 None, None, "Caffe Model Zoo, gist.github.com/mavenlin/e56253735ef32c3c296d",
+                 "'The performance of this model on validation set is 89.6%'"),
+    Reproduction("osmr/imgclsmob (pytorchcv)", "plain, Kaiming-uniform init", None, 7.43, None,
+                 None, "github.com/osmr/imgclsmob, README.md, CIFAR-10 table",
+                 "NIN (nin_cifar10): 'Error, %' 7.43"),
 )
 
 
@@ -81,7 +116,8 @@ RECIPE = (
     ("weight decay", "1e-4 on weights, none on biases (released model; tuned on validation "
      "data, sec. 4.2)", "1e-4 on every parameter"),
     ("initialisation", "Gaussian, std 0.05, biases 0 (released model)",
-     "Xavier-uniform, biases PyTorch's default (CifarNiN)"),
+     "cifar_recipe: Xavier-uniform, biases PyTorch's default (CifarNiN's default); the plain "
+     "reference runs: the paper's Gaussian"),
     ("lr schedule", "divided by 10 when training accuracy stops improving, twice (sec. 4.1)",
      "divided by 10 at fixed epochs, twice"),
     ("inputs", "global contrast normalisation + ZCA whitening, as maxout (sec. 4.2)",
@@ -252,3 +288,63 @@ def _fit_into(model, train_iter, test_iter, config, runtime, path, resume):
         if os.path.exists(tmp):
             os.remove(tmp)
     return history
+
+
+COMPARISON_COLUMNS = ("network", "data", "augmentation", "training images", "test error %",
+                      "epochs", "training minutes", "machine", "source or state")
+
+
+def runs_against_published(names, train_sizes=None):
+    """A DataFrame with one row per reference run in `names` (nin_course.runs), read from its
+    record, then one per published CIFAR result: the paper's Tables 1 and 2, and REPRODUCTIONS.
+
+    Columns: network, data, augmentation, training images, test error %, epochs, training
+    minutes, machine, and "source or state": a run that is not stored gets its state
+    (runs.status) and the command that trains it. `train_sizes`: {dataset: training images on
+    disk}, shown for runs that use them all (default: 'all').
+    """
+    import pandas as pd
+    rows = {name: _run_row(name, train_sizes or {}) for name in names}
+    for r in PAPER_RESULTS:
+        if r.dataset.startswith("cifar") and r.source.endswith(("Table 1", "Table 2")):
+            rows[f"paper ({r.source.rpartition(', ')[2]}): {r.model}"] = {
+                **_settings("plain", r.dataset, "translations + flips" if r.augment else "none",
+                            FULL_TRAIN_SIZE),
+                "test error %": r.test_error, "epochs": "not stated", "source or state": r.source}
+    for r in REPRODUCTIONS:
+        augment = {None: "not stated", False: "none"}.get(r.augment, "yes")
+        rows[r.name] = {**_settings(r.network, "cifar10", augment, r.train_size or "not stated"),
+                        "test error %": r.test_error, "epochs": r.epochs or "not stated",
+                        "source or state": r.source}
+    table = pd.DataFrame.from_dict(rows, orient="index").rename_axis("run or source")
+    return table.reindex(columns=list(COMPARISON_COLUMNS)).astype(object).fillna("")
+
+
+def _run_row(name, train_sizes):
+    """The reference run `name`: its settings and, if it is stored, its results (a dict)."""
+    from . import runs  # runs imports this module: import it only when called
+    try:
+        run = runs.load_run(name)
+    except (runs.RunNotFoundError, runs.StaleRunError):
+        run = None
+    spec = runs.reference_spec(name) if run is None else run.spec
+    network = f"{'batch norm' if spec.model_args.get('batch_norm') else 'plain'}, " \
+              f"{spec.model_args.get('init', 'xavier').capitalize()} init"
+    row = _settings(network, spec.dataset, "crops + flips" if spec.augment else "none",
+                    spec.train_size or train_sizes.get(spec.dataset, "all"))
+    if run is None:
+        state = " ".join(runs.status(name).split())
+        if state.startswith("missing"):
+            state = "not trained yet" + state.removeprefix("missing")
+        return {**row, "source or state": f"{state}: {runs.command(name)}"}
+    summary = run.summary_row()
+    return {**row, "test error %": round(100 * (1 - summary["test accuracy"]), 2),
+            "epochs": summary["epochs"],
+            "training minutes": round(summary["training minutes"], 1),
+            "machine": summary["machine"], "source or state": f"runs/{name}/record.json"}
+
+
+def _settings(network, dataset, augmentation, train_size):
+    """The first four columns of a row of `runs_against_published`."""
+    return {"network": network, "data": SOURCES[dataset].title, "augmentation": augmentation,
+            "training images": f"{train_size:,}" if isinstance(train_size, int) else train_size}

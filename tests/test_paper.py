@@ -6,8 +6,9 @@ import pytest
 import torch
 
 from nin_course.data import ImageArrays, save_prepared
-from nin_course.paper import (BATCH_SIZE, LR_DROPS, NUM_EPOCHS, PAPER, PAPER_RESULTS,
-                              PLATEAU_STEPS, RECIPE, cifar_recipe, paper_result, saved_profile,
+from nin_course.paper import (BATCH_SIZE, COMPARISON_COLUMNS, LR_DROPS, NUM_EPOCHS, PAPER,
+                              PAPER_RESULTS, PLATEAU_STEPS, RECIPE, REPRODUCTIONS, cifar_recipe,
+                              paper_result, runs_against_published, saved_profile,
                               train_cifar_nin)
 from nin_course.profiles import Profile
 
@@ -59,10 +60,12 @@ def test_recipe_key_ignores_labels_only_and_the_recipe_takes_no_display_settings
     assert cifar_recipe("smoke").key() != base.key()
 
 
-def test_paper_results_quote_tables_2_3_and_5():
+def test_paper_results_quote_tables_1_to_5():
     expected = {("cifar10", "gap", False, "Table 1"): 10.41,
                 ("cifar10", "gap", True, "Table 1"): 8.81,
                 ("cifar100", "gap", False, "Table 2"): 35.68,
+                ("svhn", "gap", False, "Table 3"): 2.35,
+                ("mnist", "gap", False, "Table 4"): 0.47,
                 ("cifar10", "fc", False, "Table 5"): 11.59,
                 ("cifar10", "fc+dropout", False, "Table 5"): 10.88,
                 ("cifar10", "gap", False, "Table 5"): 10.41}
@@ -74,6 +77,52 @@ def test_paper_results_quote_tables_2_3_and_5():
     assert "arXiv:1312.4400" in PAPER
 
 
+def test_paper_result_without_a_table_gives_tables_1_and_2():
+    assert paper_result("cifar10").source.endswith("Table 1")
+    assert paper_result("cifar100").source.endswith("Table 2")
+    assert paper_result("svhn").model == paper_result("mnist").model == "NIN + Dropout"
+
+
+def test_reproductions_quote_their_sources():
+    """The figures as their sources write them: an error, or 100 minus an accuracy."""
+    by_source = {r.source.split(",")[0]: r for r in REPRODUCTIONS}
+    cuda_convnet = by_source["github.com/mavenlin/cuda-convnet"]
+    assert (cuda_convnet.test_error, cuda_convnet.epochs, cuda_convnet.augment) == \
+        (10.4, 260, False)
+    assert "10.4%" in cuda_convnet.quote
+    caffe = by_source["Caffe Model Zoo"]
+    assert caffe.test_error == pytest.approx(100 - 89.6) and "89.6%" in caffe.quote
+    assert "e56253735ef32c3c296d" in caffe.source
+    imgclsmob = by_source["github.com/osmr/imgclsmob"]
+    assert imgclsmob.test_error == 7.43 and "7.43" in imgclsmob.quote
+    assert len(REPRODUCTIONS) == 3
+
+
+def test_runs_against_published_reads_records_and_names_missing_runs(tmp_path, monkeypatch):
+    from nin_course import runs
+    stored = runs.load_run("cifar10-nin-bn")  # committed in runs/
+    table = runs_against_published(["cifar10-nin-bn", "cifar10-nin-noaug"], {"cifar10": 50_000})
+    assert list(table.columns) == list(COMPARISON_COLUMNS)
+    row = table.loc["cifar10-nin-bn"]
+    assert row["test error %"] == pytest.approx(100 * (1 - stored.record["metrics"]["test_acc"]),
+                                                abs=0.005)
+    assert row["epochs"] == stored.record["metrics"]["epochs"]
+    assert (row["network"], row["augmentation"], row["training images"]) == \
+        ("batch norm, Kaiming init", "crops + flips", "50,000")
+    monkeypatch.setenv(runs.RUNS_ENV, str(tmp_path))  # an empty runs folder: nothing stored
+    monkeypatch.setenv("NIN_COURSE_CACHE", str(tmp_path / "cache"))
+    table = runs_against_published(["cifar10-nin-bn", "cifar100-nin-bn"])
+    for name in ("cifar10-nin-bn", "cifar100-nin-bn"):
+        assert table.loc[name, "source or state"] == \
+            f"not trained yet: python -m nin_course.runs train {name}"
+        assert table.loc[name, "test error %"] == "" and table.loc[name, "epochs"] == ""
+    assert table.loc["cifar100-nin-bn", "data"] == "CIFAR-100"
+    published = table.loc[["paper (Table 1): NIN + Dropout", "paper (Table 2): NIN + Dropout",
+                           "the authors' cuda-convnet code"], "test error %"]
+    assert list(published) == [10.41, 35.68, 10.4]
+    assert len(table) == 2 + 3 + len(REPRODUCTIONS)
+
+
 def test_paper_result_says_what_the_paper_lacks():
     with pytest.raises(KeyError, match="no test error"):
         paper_result("cifar100", augment=True)
@@ -82,6 +131,8 @@ def test_paper_result_says_what_the_paper_lacks():
 def test_recipe_table_states_the_simplifications():
     settings = {setting: (paper, ours) for setting, paper, ours in RECIPE}
     assert "ZCA" in settings["inputs"][0] and "per-channel" in settings["inputs"][1]
+    assert "Gaussian" in settings["initialisation"][0] and \
+        "Xavier" in settings["initialisation"][1]
     assert "0.9" in settings["optimizer"][0] and "1e-4" in settings["weight decay"][0]
 
 
