@@ -132,11 +132,17 @@ def canvas_data(name, root=None):
     The same images as spec.load_dataset(name) (canvas_arrays with seed 0), and the boxes that
     say where each object is. E.g. canvas_data('fashion-mnist-canvas64').
     """
-    base, canvas, size = name.rpartition("-canvas")
-    if not (canvas and base and size.isdigit()):
+    if not is_canvas_name(name):
         raise ValueError(f"{name!r} names no canvas data set; canvas data sets are called "
                          "'<data set>-canvas<S>', e.g. 'fashion-mnist-canvas64'")
+    base, _, size = name.rpartition("-canvas")
     return canvas_arrays(load_arrays(base, root), int(size))
+
+
+def is_canvas_name(name):
+    """True for a name of the form '<data set>-canvas<S>' (S a whole number)."""
+    base, canvas, size = name.rpartition("-canvas")
+    return bool(canvas and base and size.isdigit())
 
 
 # --- maps and boxes ------------------------------------------------------------------------------

@@ -156,11 +156,8 @@ def load_dataset(name, root=None):
     """The ImageArrays a RunSpec names: a data set of data.py (load_arrays), or
     '<data set>-canvas<S>': its images placed at random on S x S blank canvases
     (localisation.canvas_arrays with seed 0; its `test_boxes` say where each object is)."""
-    base, canvas, size = name.rpartition("-canvas")
-    if canvas and size.isdigit():
-        from .localisation import canvas_arrays
-        return canvas_arrays(load_arrays(base, root), int(size)).arrays
-    return load_arrays(name, root)
+    from .localisation import canvas_data, is_canvas_name  # matplotlib, scipy: when needed
+    return canvas_data(name, root).arrays if is_canvas_name(name) else load_arrays(name, root)
 
 
 def _count(size):
