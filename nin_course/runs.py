@@ -72,12 +72,19 @@ def cifar10_nin_bn(augment=True):
     of CIFAR-10 (with augmentation unless augment=False): SGD with momentum 0.9, a one-cycle
     schedule peaking at lr 0.1, weight decay 5e-4, 10 epochs (the paper: no batch norm, about
     150 epochs)."""
-    spec = cifar_recipe("cuda", augment=augment)
+    return _with_batch_norm(cifar_recipe("cuda", augment=augment), 10,
+                            f"paper's CIFAR NIN + batch norm, {_augmented(augment)}, 10 epochs")
+
+
+def _with_batch_norm(spec, num_epochs, name, **fields):
+    """`spec` (a cifar_recipe) as the course's variant: batch norm before every ReLU, Kaiming
+    weights, SGD with momentum on a one-cycle schedule peaking at lr 0.1, weight decay 5e-4,
+    `num_epochs`; each epoch's short last batch dropped (batch norm). `fields`: RunSpec fields."""
     return replace(with_config(spec, lr=0.1, weight_decay=5e-4, lr_schedule="onecycle",
-                               num_epochs=10),
-                   name=f"paper's CIFAR NIN + batch norm, {_augmented(augment)}, 10 epochs",
-                   model_args={**spec.model_args, "batch_norm": True, "init": COURSE_INIT},
-                   drop_last=True, profile=None)
+                               num_epochs=num_epochs),
+                   name=name, model_args={**spec.model_args, "batch_norm": True,
+                                          "init": COURSE_INIT},
+                   drop_last=True, profile=None, **fields)
 
 
 def cifar10_nin(augment=True):
@@ -113,13 +120,9 @@ def cifar100_nin_bn():
     """The course's variant (batch norm, Kaiming) on the CIFAR-100 copy here, which is a subset:
     100 training images per class (10,000, a fifth of CIFAR-100's), all 10,000 test images;
     augmentation, SGD with momentum 0.9, one-cycle peaking at lr 0.1, 15 epochs."""
-    spec = cifar_recipe("cuda", augment=True, num_classes=100)
-    return replace(with_config(spec, lr=0.1, weight_decay=5e-4, lr_schedule="onecycle",
-                               num_epochs=15),
-                   name="paper's CIFAR NIN + batch norm, CIFAR-100 subset (100 images per class)"
-                        " + augmentation, 15 epochs",
-                   model_args={**spec.model_args, "batch_norm": True, "init": COURSE_INIT},
-                   drop_last=True, profile=None)
+    return _with_batch_norm(cifar_recipe("cuda", augment=True, num_classes=100), 15,
+                            "paper's CIFAR NIN + batch norm, CIFAR-100 subset (100 images per "
+                            "class) + augmentation, 15 epochs")
 
 
 TABLE5_TRAIN_SIZE, TABLE5_TEST_SIZE, TABLE5_EPOCHS = 5_000, 5_000, 12
@@ -133,14 +136,10 @@ def table5(head, seed):
     one-cycle to lr 0.1, weight decay 5e-4). Tested on 5,000 test images; each `seed` draws
     other images, weights and shuffles. Not enough epochs yet: the GAP head's first run
     (seed 0) ended at 74.8% training and 63.1% test accuracy, short of convergence."""
-    spec = cifar_recipe("cuda", augment=False, head=head)
-    return replace(with_config(spec, lr=0.1, weight_decay=5e-4, lr_schedule="onecycle",
-                               num_epochs=TABLE5_EPOCHS),
-                   name=f"Table 5: CIFAR NIN + batch norm, {head} head, 5,000 CIFAR-10 images, "
-                        f"seed {seed}",
-                   model_args={**spec.model_args, "batch_norm": True, "init": COURSE_INIT},
-                   train_size=TABLE5_TRAIN_SIZE, test_size=TABLE5_TEST_SIZE, seed=seed,
-                   drop_last=True, profile=None)
+    return _with_batch_norm(cifar_recipe("cuda", augment=False, head=head), TABLE5_EPOCHS,
+                            f"Table 5: CIFAR NIN + batch norm, {head} head, 5,000 CIFAR-10 "
+                            f"images, seed {seed}", train_size=TABLE5_TRAIN_SIZE,
+                            test_size=TABLE5_TEST_SIZE, seed=seed)
 
 
 def gpu_d2l_nin_fashion():
@@ -318,6 +317,11 @@ def check_accuracy(model, test_iter):
     return evaluate(model.to("cpu").eval(), plain_loader(test_iter, CHECK_SIZE), "cpu")[1]
 
 
+def machine_name(machine):
+    """A record's machine in a few words: its GPU, else its CPU and cores."""
+    return machine.get("gpu") or f"{machine['cpu']}, {machine['cpu_count']} cores"
+
+
 def _listed(vector):
     return None if vector is None else [float(v) for v in vector.reshape(-1)]
 
@@ -364,8 +368,7 @@ class ReferenceRun:
         return {"test accuracy": m["test_acc"], "epochs": m["epochs"],
                 "training minutes": m["train_seconds"] / 60,
                 "examples/s": statistics.harmonic_mean(rates), "parameters": m["parameters"],
-                "precision": self.record["precision"],
-                "machine": machine.get("gpu") or f"{machine['cpu']}, {machine['cpu_count']} cores"}
+                "precision": self.record["precision"], "machine": machine_name(machine)}
 
 
 def load_run(name, folder=None, check_spec=True):
@@ -430,8 +433,7 @@ def report():
              "| weights |", "| --- | --- | --- | --- | --- | --- | --- | --- |"]
     for record_path in sorted(runs_dir().glob("*/record.json")):
         r = json.loads(record_path.read_text())
-        m, machine = r["metrics"], r["machine"]
-        where = machine.get("gpu") or f"{machine['cpu']}, {machine['cpu_count']} cores"
+        m, where = r["metrics"], machine_name(r["machine"])
         lines.append(f"| `{r['name']}` | {r['spec']['name']} | {m['test_acc']:.4f} | "
                      f"{m['epochs']} | {m['train_seconds'] / 60:.1f} min | {where} | "
                      f"{r['precision']} | {r['weights']['dtype']} |")
