@@ -33,7 +33,7 @@ from nin_course.data import load_arrays  # noqa: E402
 from nin_course.loaders import ArrayLoader, channel_stats, subset  # noqa: E402
 from nin_course.models import INITS, CifarNiN, NiN  # noqa: E402
 from nin_course.plateau import (CIFAR_STARTS, FIXES, dead_maps_at_init,  # noqa: E402
-                                plateau_trial)
+                                plateau_trial, trials_table)
 
 IMAGE_SIZE = 96
 BATCH_SIZE = 128  # the chapter's
@@ -121,12 +121,9 @@ def report(dead, results, steps, seeds, cifar=False):
     lines += ["", title,
               f"  {'start' if cifar else 'change':58} {'learnt':>7} {'dead at init':>13} "
               f"{'test acc':>22}"]
-    for fix, rows in results.items():
-        learnt = sum(r["left_plateau"] for r in rows)
-        accs = [r["test_acc"] for r in rows]
-        spread = f"{statistics.mean(accs):.3f} [{min(accs):.3f}-{max(accs):.3f}]"
-        dead_counts = ",".join(str(r["dead_at_init"]) for r in rows)
-        lines.append(f"  {fix:58} {learnt}/{len(rows):<5} {dead_counts:>13} {spread:>22}")
+    for fix, row in trials_table({"trials": results}).iterrows():
+        spread = f"{row['test acc (mean)']:.3f} [{row['lowest']:.3f}-{row['highest']:.3f}]"
+        lines.append(f"  {fix:58} {row['learnt']:<7} {row['dead at init']:>13} {spread:>22}")
     lines.append(f"  'learnt': test loss below ln(10) - 0.1 = {math.log(10) - 0.1:.3f} "
                  f"after {steps} steps.")
     return lines
