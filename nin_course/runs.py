@@ -125,19 +125,19 @@ def cifar100_nin_bn():
                             "class) + augmentation, 15 epochs")
 
 
-TABLE5_TRAIN_SIZE, TABLE5_TEST_SIZE, TABLE5_EPOCHS = 5_000, 5_000, 12
+TABLE5_TRAIN_SIZE, TABLE5_TEST_SIZE, TABLE5_EPOCHS = 2_500, 2_000, 30
 TABLE5_SEEDS = (0, 1, 2)
 
 
 def table5(head, seed):
     """The paper's Table 5 on a CPU budget: the CIFAR NIN (the course's variant: batch norm,
-    Kaiming) with `head` ('gap', 'fc' or 'fc+dropout') on 5,000 CIFAR-10 training images (500
-    per class) without augmentation, as the paper's Table 5, 12 epochs of SGD (momentum 0.9,
-    one-cycle to lr 0.1, weight decay 5e-4). Tested on 5,000 test images; each `seed` draws
-    other images, weights and shuffles. Not enough epochs yet: the GAP head's first run
-    (seed 0) ended at 74.8% training and 63.1% test accuracy, short of convergence."""
+    Kaiming) with `head` ('gap', 'fc' or 'fc+dropout') on 2,500 CIFAR-10 training images (250
+    per class) without augmentation, as the paper's Table 5, 30 epochs of SGD (momentum 0.9,
+    one-cycle to lr 0.1, weight decay 5e-4), so that the FC head can fit its training set.
+    Tested on 2,000 test images; each `seed` draws other images, weights and shuffles.
+    (5,000 images for 12 epochs left the GAP head at 74.8% training accuracy, still learning.)"""
     return _with_batch_norm(cifar_recipe("cuda", augment=False, head=head), TABLE5_EPOCHS,
-                            f"Table 5: CIFAR NIN + batch norm, {head} head, 5,000 CIFAR-10 "
+                            f"Table 5: CIFAR NIN + batch norm, {head} head, 2,500 CIFAR-10 "
                             f"images, seed {seed}", train_size=TABLE5_TRAIN_SIZE,
                             test_size=TABLE5_TEST_SIZE, seed=seed)
 

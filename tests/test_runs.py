@@ -48,7 +48,7 @@ def test_every_reference_run_is_described(one_thread):
     for name in runs.REFERENCE_RUNS:
         spec = runs.reference_spec(name)
         assert spec.model is not None and len(spec.key()) == 12, name
-        if name.startswith("table5-"):  # the paper's Table 5 on 5,000 images (500 per class)
+        if name.startswith("table5-"):  # the paper's Table 5 on 2,500 images (250 per class)
             assert spec.train_size == runs.TABLE5_TRAIN_SIZE and spec.augment is False, name
         else:
             assert spec.train_size is None, name  # all the data
