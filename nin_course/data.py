@@ -2,15 +2,18 @@
 
 `load_arrays(name)` looks in the data root (NIN_COURSE_DATA, default ~/.nin_course/data) for
 1. a prepared file `<root>/prepared/<name>.npz`: uint8 images (N, H, W, C), integer labels and
-   the class names (a compressed one is copied once, uncompressed, into the cache
-   NIN_COURSE_CACHE, default ~/.cache/nin_course, because it takes seconds to decompress);
-2. otherwise torchvision's own files, loaded by torchvision's dataset classes (downloaded if
-   allowed), then saved as a prepared file so that the next start is fast: in the root, or in
-   the cache when the root is read-only;
+   the class names (a compressed one is copied once, uncompressed, into the cache, because it
+   takes seconds to decompress);
+2. otherwise torchvision's own files, loaded by torchvision's dataset classes (downloaded into
+   the root if allowed), then saved as a prepared copy in the cache so that the next start is fast;
 3. and otherwise raises DataNotFoundError, which names the files it expected.
+
+The package never writes a prepared file into the data root: the root is the learner's (or a
+shared, read-only) folder. Its prepared copies go to the cache folder (NIN_COURSE_CACHE, default
+~/.cache/nin_course), each recording the name, size and modification time of the files it was
+made from, so that a copy whose sources changed is made again.
 """
 import os
-import stat
 import tempfile
 import warnings
 import zipfile
@@ -170,9 +173,7 @@ def load_arrays(name, root=None, download=True):
     arrays = _read_cache(cached, raw_files, name)
     if arrays is None:
         arrays = _load_torchvision(name, root, download)
-        saved = _is_writable(prepared.parent) and not prepared.exists() and _save(arrays, prepared)
-        if not saved:  # a read-only root: keep the prepared copy in the cache instead
-            _save(arrays, cached, sources=raw_files)
+        _save(arrays, cached, sources=raw_files)
     return arrays
 
 
@@ -239,12 +240,11 @@ def _read_cache(cached, sources, name):
         return None  # absent, stale or broken: the caller rebuilds it
 
 
-def _save(arrays, path, sources=None):
-    """Save a prepared file, recording `sources` in a cached copy. On failure warn, return False."""
+def _save(arrays, path, sources):
+    """Save a cached prepared copy that records its `sources`. On failure warn, return False."""
     contents = arrays.to_npz_dict()
-    if sources is not None:
-        contents["source_files"] = np.array([str(Path(s).resolve()) for s in sources])
-        contents["source_stat"] = _source_stat(sources)
+    contents["source_files"] = np.array([str(Path(s).resolve()) for s in sources])
+    contents["source_stat"] = _source_stat(sources)
     try:
         _write_npz(path, contents)
         return True
@@ -266,20 +266,6 @@ def _write_npz(path, contents):
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
-
-
-def _is_writable(folder):
-    """Whether `folder` (or its nearest existing parent, if it is still to be made) takes new files.
-
-    Judged by the permission bits as well as os.access, so that a folder marked read-only
-    (r-x) is left alone even by root, to whom os.access always says yes.
-    """
-    folder = Path(folder).absolute()
-    while not folder.exists() and folder != folder.parent:
-        folder = folder.parent
-    write_bits = stat.S_IWUSR | stat.S_IWGRP | stat.S_IWOTH
-    marked_writable = bool(folder.stat().st_mode & write_bits)
-    return folder.is_dir() and os.access(folder, os.W_OK) and marked_writable
 
 
 def _load_torchvision(name, root, download):
@@ -311,13 +297,24 @@ def _not_found_message(name, root, download, err):
     files = "\n".join(f"  {path}{'' if path.exists() else '  (missing)'}"
                       for path in expected_files(name, root))
     why = "download=False" if not download else f"the download failed: {err}"
-    return (f"{SOURCES[name].title} is not in {root} and could not be fetched ({why}).\n"
+    return (f"{SOURCES[name].title} is not in {root} ({_root_origin(root)}) and could not be "
+            f"fetched ({why}).\n"
             f"Expected torchvision's files:\n{files}\n"
             f"or a prepared file {prepared_path(name, root)} holding uint8 x_train (N, H, W, C) "
             "or (N, H, W), integer y_train (N,), uint8 x_test, integer y_test and classes "
             "(strings).\n"
-            f"Put them there, pass root=..., or point {DATA_ENV} at a folder that holds them, "
-            f"e.g. export {DATA_ENV}=$PWD/../shared/data" + _relative_hint(root))
+            f"Put them in {root}, connect to the internet so that torchvision downloads them "
+            f"there, or point {DATA_ENV} at the folder that holds them, e.g. "
+            f"{DATA_ENV}=/path/to/data make lab" + _relative_hint(root))
+
+
+def _root_origin(root):
+    """Where the data root `root` came from, in words: the environment, the default or root=."""
+    if Path(root) != data_root():
+        return "the root= given to load_arrays"
+    if os.environ.get(DATA_ENV):
+        return f"{DATA_ENV}={os.environ[DATA_ENV]}"
+    return f"the default data root: {DATA_ENV} is not set"
 
 
 def _relative_hint(root):

@@ -83,6 +83,11 @@ def write_batch(path, x, y, label_key):
     path.write_bytes(pickle.dumps({"data": rows, label_key: [int(label) for label in y]}))
 
 
+def files_in(root):
+    """Every path under `root` with its (size, mtime in ns): what a load must leave unchanged."""
+    return {path: (path.stat().st_size, path.stat().st_mtime_ns) for path in root.rglob("*")}
+
+
 def forbid_torchvision(monkeypatch):
     def refuse(*args, **kwargs):
         raise AssertionError("torchvision was called although a prepared file exists")
@@ -101,18 +106,20 @@ def assert_arrays_equal(arrays, x_train, y_train, x_test, y_test):
 
 @pytest.fixture(scope="module")
 def real_fashion_mnist(tmp_path_factory):
-    """One load of the shared Fashion-MNIST, with a fresh cache: (arrays, cache folder)."""
+    """One load of the real Fashion-MNIST (the shared folder, or a learner's data root, which
+    may be writable), with a fresh cache: (arrays, cache folder, the root's files before)."""
     if not (SHARED_DATA / "FashionMNIST" / "raw" / "train-images-idx3-ubyte").exists():
         pytest.skip(f"real Fashion-MNIST not found in {SHARED_DATA}: set {DATA_ENV} to a folder "
                     "holding FashionMNIST/raw/ (torchvision's layout)")
     cache = tmp_path_factory.mktemp("cache")
+    before = files_in(SHARED_DATA)
     with pytest.MonkeyPatch.context() as patch:
         patch.setenv(CACHE_ENV, str(cache))
-        return load_arrays("fashion-mnist", root=SHARED_DATA, download=False), cache
+        return load_arrays("fashion-mnist", root=SHARED_DATA, download=False), cache, before
 
 
 def test_real_fashion_mnist_shapes_and_classes(real_fashion_mnist):
-    arrays, _ = real_fashion_mnist
+    arrays, _, before = real_fashion_mnist
     assert arrays.x_train.shape == (60000, 28, 28, 1) and arrays.x_test.shape == (10000, 28, 28, 1)
     assert arrays.y_train.shape == (60000,) and arrays.y_test.shape == (10000,)
     assert arrays.classes == list(torchvision.datasets.FashionMNIST.classes)
@@ -120,12 +127,17 @@ def test_real_fashion_mnist_shapes_and_classes(real_fashion_mnist):
     assert arrays.image_shape == (1, 28, 28)
     np.testing.assert_array_equal(np.bincount(arrays.y_train), [6000] * 10)
     np.testing.assert_array_equal(np.bincount(arrays.y_test), [1000] * 10)
-    assert arrays.source.startswith("torchvision FashionMNIST")
+    prepared = prepared_path("fashion-mnist", SHARED_DATA)
+    # a prepared file the learner put in the root is read as it is; else torchvision's files
+    expected = f"prepared file {prepared}" if prepared in before else "torchvision FashionMNIST"
+    assert arrays.source.startswith(expected)
 
 
-def test_real_fashion_mnist_prepared_into_cache_not_read_only_root(real_fashion_mnist, monkeypatch):
-    arrays, cache = real_fashion_mnist
-    assert not prepared_path("fashion-mnist", SHARED_DATA).exists()  # the shared root is read-only
+def test_real_fashion_mnist_leaves_the_root_alone(real_fashion_mnist, monkeypatch):
+    arrays, cache, before = real_fashion_mnist
+    assert files_in(SHARED_DATA) == before  # read-only or not, nothing was written into the root
+    if prepared_path("fashion-mnist", SHARED_DATA) in before:
+        return  # an uncompressed prepared file in the root needs no cached copy
     assert (cache / "prepared" / "fashion-mnist.npz").exists()
     monkeypatch.setenv(CACHE_ENV, str(cache))
     forbid_torchvision(monkeypatch)
@@ -145,73 +157,88 @@ def test_root_from_environment(monkeypatch, tmp_path):
 
 # --- torchvision's formats, written here --------------------------------------------------------
 
-def test_fashion_mnist_idx_files_then_prepared_file(tmp_path, monkeypatch):
-    written = write_fashion_mnist(tmp_path, np.random.default_rng(0))
-    monkeypatch.setenv(DATA_ENV, str(tmp_path))  # the default root
+def test_fashion_mnist_idx_files_then_cached_copy(tmp_path, monkeypatch):
+    root = tmp_path / "data"
+    written = write_fashion_mnist(root, np.random.default_rng(0))
+    monkeypatch.setenv(DATA_ENV, str(root))  # the default root
     arrays = load_arrays("fashion-mnist")
     assert_arrays_equal(arrays, *written)
     assert arrays.source.startswith("torchvision")
-    prepared = tmp_path / "prepared" / "fashion-mnist.npz"
-    assert prepared.exists() and not any(prepared.parent.glob("*.tmp"))
-    with zipfile.ZipFile(prepared) as archive:  # uncompressed, so that it loads fast
+    cached = tmp_path / "cache" / "prepared" / "fashion-mnist.npz"
+    assert cached.exists() and not any(cached.parent.glob("*.tmp"))
+    with zipfile.ZipFile(cached) as archive:  # uncompressed, so that it loads fast
         assert {i.compress_type for i in archive.infolist()} == {zipfile.ZIP_STORED}
     forbid_torchvision(monkeypatch)
     again = load_arrays("fashion-mnist")
-    assert again.source == f"prepared file {prepared}"
+    assert again.source.startswith(f"cache {cached}")
     assert_arrays_equal(again, *written)
 
 
 @pytest.mark.parametrize("name", ["cifar10", "cifar100"])
-def test_cifar_pickled_batches_then_prepared_file(name, tmp_path, monkeypatch):
-    *written, classes = write_cifar(name, tmp_path, np.random.default_rng(1), monkeypatch)
-    arrays = load_arrays(name, root=tmp_path, download=False)
+def test_cifar_pickled_batches_then_cached_copy(name, tmp_path, monkeypatch):
+    root = tmp_path / "data"
+    *written, classes = write_cifar(name, root, np.random.default_rng(1), monkeypatch)
+    before = files_in(root)
+    arrays = load_arrays(name, root=root, download=False)
     assert_arrays_equal(arrays, *written)
     assert arrays.classes == classes and arrays.image_shape == (3, 32, 32)
+    assert files_in(root) == before
     forbid_torchvision(monkeypatch)
-    assert_arrays_equal(load_arrays(name, root=tmp_path), *written)
+    again = load_arrays(name, root=root)
+    assert again.source.startswith("cache") and files_in(root) == before
+    assert_arrays_equal(again, *written)
 
 
-def test_read_only_root_prepares_into_cache(tmp_path, monkeypatch):
-    root = tmp_path / "data"
+def test_a_writable_root_gets_nothing_written_into_it(tmp_path, monkeypatch):
+    root = tmp_path / "data"  # writable, as a learner's own data folder is
     write_fashion_mnist(root, np.random.default_rng(2))
-    root.chmod(0o555)  # honoured even when the tests run as root
-    try:
-        load_arrays("fashion-mnist", root=root)
-        assert not (root / "prepared").exists()
-        assert (tmp_path / "cache" / "prepared" / "fashion-mnist.npz").exists()
-        forbid_torchvision(monkeypatch)
+    before = files_in(root)
+    load_arrays("fashion-mnist", root=root)
+    assert files_in(root) == before
+    assert (tmp_path / "cache" / "prepared" / "fashion-mnist.npz").exists()
+    with monkeypatch.context() as patch:
+        forbid_torchvision(patch)
         assert load_arrays("fashion-mnist", root=root).source.startswith("cache")
-        # a changed source file makes the cached copy stale
-        labels = root / "FashionMNIST" / "raw" / "t10k-labels-idx1-ubyte"
-        os.utime(labels, ns=(0, labels.stat().st_mtime_ns + 10**9))
-        with pytest.raises(AssertionError, match="torchvision was called"):
-            load_arrays("fashion-mnist", root=root)
-    finally:
-        root.chmod(0o755)
+    assert files_in(root) == before
+
+
+def test_a_changed_source_file_is_prepared_again(tmp_path):
+    root = tmp_path / "data"
+    _, _, x_test, y_test = write_fashion_mnist(root, np.random.default_rng(6))
+    assert load_arrays("fashion-mnist", root=root).source.startswith("torchvision")
+    labels = root / "FashionMNIST" / "raw" / "t10k-labels-idx1-ubyte"
+    new_labels = (y_test + 1) % 10  # same size: only the modification time tells the change
+    write_idx(labels, new_labels)
+    os.utime(labels, ns=(0, labels.stat().st_mtime_ns + 10**9))  # a coarse clock still differs
+    again = load_arrays("fashion-mnist", root=root)
+    assert again.source.startswith("torchvision")  # prepared again, not the stale copy
+    np.testing.assert_array_equal(again.y_test, new_labels)
+    assert load_arrays("fashion-mnist", root=root).source.startswith("cache")  # and cached again
 
 
 def test_compressed_prepared_file_is_copied_uncompressed_to_cache(tmp_path, monkeypatch):
     rng = np.random.default_rng(3)
     x_train, y_train, x_test, y_test = random_arrays(rng, 8, 4, (32, 32, 3), 10)
-    path = tmp_path / "prepared" / "cifar10.npz"
-    path.parent.mkdir()
+    path = tmp_path / "data" / "prepared" / "cifar10.npz"
+    path.parent.mkdir(parents=True)
     classes = np.array([f"c{i}" for i in range(10)])
     np.savez_compressed(path, x_train=x_train, y_train=y_train, x_test=x_test, y_test=y_test,
                         classes=classes)
     forbid_torchvision(monkeypatch)
-    first = load_arrays("cifar10", root=tmp_path)
-    assert first.source == f"prepared file {path}"
+    before = files_in(tmp_path / "data")
+    first = load_arrays("cifar10", root=tmp_path / "data")
+    assert first.source == f"prepared file {path}" and files_in(tmp_path / "data") == before
     cached = tmp_path / "cache" / "prepared" / "cifar10.npz"
     with np.load(cached) as npz:
         assert list(npz["source_files"]) == [str(path.resolve())]
         assert npz["source_stat"].tolist() == [[path.stat().st_size, path.stat().st_mtime_ns]]
-    second = load_arrays("cifar10", root=tmp_path)
+    second = load_arrays("cifar10", root=tmp_path / "data")
     assert second.source.startswith(f"cache {cached}")
     assert_arrays_equal(second, x_train, y_train, x_test, y_test)
     # a new version of the prepared file makes the copy stale
     np.savez_compressed(path, x_train=x_train[:5], y_train=y_train[:5], x_test=x_test,
                         y_test=y_test, classes=classes)
-    third = load_arrays("cifar10", root=tmp_path)
+    third = load_arrays("cifar10", root=tmp_path / "data")
     assert third.source == f"prepared file {path}" and len(third.x_train) == 5
 
 
@@ -251,7 +278,22 @@ def test_missing_data_offline_names_the_files(name, download, tmp_path, offline)
     assert "x_train" in message and "classes" in message and DATA_ENV in message
     assert bool(offline) == download  # the download was really tried, and failed
     assert ("download failed" in message) == download
+    assert "shared/data" not in message  # the repository's CI folder means nothing to a learner
 
+
+def test_missing_data_names_the_learners_root(tmp_path, monkeypatch, offline):
+    learner_root = tmp_path / "my data"
+    monkeypatch.setenv(DATA_ENV, str(learner_root))
+    with pytest.raises(DataNotFoundError) as info:
+        load_arrays("cifar10", download=False)
+    assert f"not in {learner_root} ({DATA_ENV}={learner_root})" in str(info.value)
+    assert f"{DATA_ENV}=/path/to/data make lab" in str(info.value)
+    monkeypatch.delenv(DATA_ENV)
+    monkeypatch.setenv("HOME", str(tmp_path))
+    with pytest.raises(DataNotFoundError) as info:
+        load_arrays("cifar10", download=False)
+    default = tmp_path / ".nin_course" / "data"
+    assert f"not in {default} (the default data root: {DATA_ENV} is not set)" in str(info.value)
 
 
 def test_a_relative_data_root_is_named_as_such(tmp_path, monkeypatch):
