@@ -303,15 +303,15 @@ def _not_found_message(name, root, download, err):
             f"or a prepared file {prepared_path(name, root)} holding uint8 x_train (N, H, W, C) "
             "or (N, H, W), integer y_train (N,), uint8 x_test, integer y_test and classes "
             "(strings).\n"
-            f"Put them in {root}, connect to the internet so that torchvision downloads them "
-            f"there, or point {DATA_ENV} at the folder that holds them, e.g. "
+            f"Put them in {root} (online, with download=True, torchvision downloads them "
+            f"there), or point {DATA_ENV} at the folder that holds them, e.g. "
             f"{DATA_ENV}=/path/to/data make lab" + _relative_hint(root))
 
 
 def _root_origin(root):
     """Where the data root `root` came from, in words: the environment, the default or root=."""
     if Path(root) != data_root():
-        return "the root= given to load_arrays"
+        return "the root= argument"
     if os.environ.get(DATA_ENV):
         return f"{DATA_ENV}={os.environ[DATA_ENV]}"
     return f"the default data root: {DATA_ENV} is not set"
