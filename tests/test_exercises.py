@@ -1,7 +1,11 @@
 """exercises/: generated from exercises/source/ by otter; solutions pass, blanks score 0, hints help.
 
-- Regenerating every exercise (tools/assign.py, otter assign in-process) into a temporary folder
-  gives exactly the committed student and solution notebooks: nobody edits them by hand.
+- Regenerating every exercise (tools/assign.py, otter assign in-process) gives exactly the
+  committed student and solution notebooks (git HEAD, or the working copy where it was just
+  regenerated): nobody edits them by hand, and a learner's answers or JupyterLab's autosaves in
+  the working copies are not a failure. Every check below reads the committed notebooks too.
+- The generated tests read the same on Python 3.11, 3.12 and 3.13: otter reprints them with
+  ast.unparse, which on 3.12+ writes a string inside an f-string's braces with nested quotes.
 - Every committed solution was executed top to bottom (under the `cpu` profile) and its last
   cell, `grader.check_all()`, shows every question of the autograder passed, hidden checks
   included; `make test` re-runs the solutions with nbval under `smoke`, so that output must
@@ -13,6 +17,8 @@
 - tools/grade.py grades a folder of two submissions into a CSV with otter itself, copies them
   untouched, refuses to overwrite the CSV, and stops a notebook that runs forever.
 """
+import ast
+import copy
 import csv
 import hashlib
 import os
@@ -38,13 +44,55 @@ sys.path.insert(0, str(ROOT / "tools"))
 import assign  # noqa: E402
 
 
+def git(*args):
+    """stdout (bytes) of git run in the repository; None without git, a checkout or a success."""
+    try:
+        result = subprocess.run(["git", "-C", str(ROOT), *args], capture_output=True, timeout=60)
+    except (OSError, subprocess.TimeoutExpired):
+        return None
+    return result.stdout if result.returncode == 0 else None
+
+
+def committed_notebooks():
+    """{path under exercises/: bytes} of the generated notebooks in git HEAD; None outside git."""
+    listing = git("ls-tree", "-r", "--name-only", "HEAD", "--", "exercises/")
+    if listing is None:
+        return None
+    names = [Path(n) for n in listing.decode().splitlines()]
+    wanted = [n.relative_to("exercises") for n in names if n.suffix == ".ipynb"
+              and n.parent in (Path("exercises"), Path("exercises/solutions"))]
+    return {rel: git("show", f"HEAD:./exercises/{rel.as_posix()}") for rel in wanted}
+
+
+def notebook_paths(stem):
+    """The student and the solution notebook of one exercise, relative to exercises/."""
+    return Path(f"{stem}.ipynb"), Path("solutions") / f"{stem}.ipynb"
+
+
+@pytest.fixture(scope="module")
+def committed(tmp_path_factory):
+    """A folder holding exercises/ as committed (git HEAD): what every check here reads, so that
+    a learner's answers and JupyterLab's autosaves (in the working copies) change nothing. Where
+    HEAD has no such file (a new exercise), or outside a git checkout, the working copy."""
+    folder = tmp_path_factory.mktemp("committed")
+    in_git = committed_notebooks() or {}
+    for rel in (p for stem in STEMS for p in notebook_paths(stem)):
+        text = in_git.get(rel)
+        if text is None and (EXERCISES / rel).exists():
+            text = (EXERCISES / rel).read_bytes()
+        if text is not None:
+            (folder / rel).parent.mkdir(parents=True, exist_ok=True)
+            (folder / rel).write_bytes(text)
+    return folder
+
+
 @pytest.fixture(scope="module")
 def generated(tmp_path_factory):
-    """Every exercise regenerated from its source into a temporary folder (zips included)."""
+    """Every exercise regenerated from its source: its autograder zip in a temporary folder, and
+    {exercise: (student, solution)}, the notebooks (the solution without outputs)."""
     out = tmp_path_factory.mktemp("generated")
-    for source in SOURCES:
-        assign.assign(source, out)
-    return out
+    notebooks = {s.stem: assign.generate(s, out / "autograder" / f"{s.stem}.zip") for s in SOURCES}
+    return out, notebooks
 
 
 @pytest.fixture(scope="module")
@@ -53,7 +101,7 @@ def test_files(generated, tmp_path_factory):
     files = {}
     for stem in STEMS:
         folder = tmp_path_factory.mktemp(stem)
-        with zipfile.ZipFile(generated / "autograder" / f"{stem}.zip") as zf:
+        with zipfile.ZipFile(generated[0] / "autograder" / f"{stem}.zip") as zf:
             names = [n for n in zf.namelist() if n.startswith("tests/") and n.endswith(".py")]
             zf.extractall(folder, names)
         files[stem] = {Path(n).stem: folder / n for n in names}
@@ -95,20 +143,65 @@ def test_there_are_six_exercises_with_student_and_solution_notebooks():
                      "04_resource_usage", "05_one_step_reduction", "06_vgg_style_family"]
 
 
-def test_regenerating_changes_nothing(generated):
-    committed = sorted(p.relative_to(EXERCISES) for p in
-                       [*EXERCISES.glob("*.ipynb"), *(EXERCISES / "solutions").glob("*.ipynb")])
-    fresh = sorted(p.relative_to(generated) for p in
-                   [*generated.glob("*.ipynb"), *(generated / "solutions").glob("*.ipynb")])
-    assert committed == fresh, "exercises/ holds notebooks that no source generates, or lacks some"
-    stale = [str(p) for p in fresh if (generated / p).read_bytes() != (EXERCISES / p).read_bytes()]
+def generates(nb, path, is_solution):
+    """True if the file at `path` holds exactly `nb`, a solution with the outputs stored there."""
+    if not path.exists():
+        return False
+    if is_solution:
+        nb = copy.deepcopy(nb)
+        assign.keep_outputs(nb, assign.read_notebook(path))
+    return assign.notebook_text(nb) == path.read_text()
+
+
+def test_regenerating_changes_nothing(generated, committed):
+    """What exercises/source/ generates is what is committed; the working copy counts too, so
+    that a maintainer can run this between `make exercises` and the commit."""
+    stale = []
+    for stem, notebooks in generated[1].items():
+        for rel, nb in zip(notebook_paths(stem), notebooks):
+            if not any(generates(nb, folder / rel, rel.parent.name == "solutions")
+                       for folder in (committed, EXERCISES)):
+                stale.append(str(rel))
     assert not stale, (f"{stale} differ from what exercises/source/ generates: run `make exercises`"
                        " (and `make solutions` if a solution's code changed)")
+    expected = {p for stem in STEMS for p in notebook_paths(stem)}
+    orphans = [str(p) for p in (committed_notebooks() or {}) if p not in expected
+               and (EXERCISES / p).exists()]
+    assert not orphans, f"exercises/{orphans} are committed but no source generates them: delete them"
+
+
+def strings_in_fstring_braces(code):
+    """The f-string fields in `code` that hold a string (or bytes, or an f-string): ast.unparse
+    on Python 3.12+ writes them with nested quotes, f'{g('x')}', which 3.11 cannot parse."""
+    fields = [node for node in ast.walk(ast.parse(code)) if isinstance(node, ast.FormattedValue)]
+    return [ast.unparse(field.value) for field in fields for inner in ast.walk(field.value)
+            if isinstance(inner, ast.JoinedStr)
+            or isinstance(inner, ast.Constant) and isinstance(inner.value, (str, bytes))]
+
+
+def test_the_fstring_check_finds_a_string_in_braces():
+    assert strings_in_fstring_braces("f'{g(x)} {y:>{w}} {z!r}'") == []
+    assert strings_in_fstring_braces("f\"a {g(n, 'conv')}\"") == ["g(n, 'conv')"]
 
 
 @pytest.mark.parametrize("stem", STEMS)
-def test_solution_was_executed_under_cpu_and_passes_every_check(stem, test_files):
-    path = EXERCISES / "solutions" / f"{stem}.ipynb"
+def test_generated_tests_are_the_same_and_valid_on_every_python(stem, test_files, committed):
+    """otter writes every test with this Python's ast.unparse: the autograder's test files and the
+    tests stored in the student notebook must parse on 3.11 and print alike on 3.11 to 3.13."""
+    nb = nbformat.read(committed / f"{stem}.ipynb", as_version=4)
+    tests = {f"{stem}.zip: {q}": p.read_text() for q, p in test_files[stem].items()}
+    tests.update({f"{stem}.ipynb: {q}": code for q, code in nb.metadata["otter"]["tests"].items()})
+    for name, code in tests.items():
+        ast.parse(code, filename=name, feature_version=(3, 11))  # raises SyntaxError if invalid
+        found = strings_in_fstring_braces(code)
+        assert not found, (f"{name}: f-string braces hold a string ({found}), which Python 3.12+ "
+                           "reprints with nested quotes (a SyntaxError on 3.11): in "
+                           "exercises/source/, compute it into a variable first")
+
+
+@pytest.mark.parametrize("stem", STEMS)
+def test_solution_was_executed_under_cpu_and_passes_every_check(stem, test_files, committed):
+    path = committed / "solutions" / f"{stem}.ipynb"
     nb = nbformat.read(path, as_version=4)
     cells = [c for c in nb.cells if c.cell_type == "code"]
     assert [c.execution_count for c in cells] == list(range(1, len(cells) + 1)), \
@@ -127,8 +220,8 @@ def test_solution_was_executed_under_cpu_and_passes_every_check(stem, test_files
 
 
 @pytest.mark.parametrize("stem", STEMS)
-def test_untouched_student_notebook_runs_and_scores_zero(stem, test_files):
-    env = run_student_code(EXERCISES / f"{stem}.ipynb")  # raises if a cell fails
+def test_untouched_student_notebook_runs_and_scores_zero(stem, test_files, committed):
+    env = run_student_code(committed / f"{stem}.ipynb")  # raises if a cell fails
     for question, path in test_files[stem].items():
         result = run_tests(path, env)
         assert result.score == 0 and result.possible > 0, (question, result.summary())
@@ -270,10 +363,10 @@ def grade(*args, timeout=900):
                           capture_output=True, text=True, cwd=ROOT, timeout=timeout)
 
 
-def test_grading_a_folder_into_a_csv(tmp_path):
+def test_grading_a_folder_into_a_csv(tmp_path, committed):
     folder = tmp_path / "submissions"
-    for student, source in (("alice", EXERCISES / "04_resource_usage.ipynb"),
-                            ("bob", EXERCISES / "solutions" / "04_resource_usage.ipynb")):
+    for student, source in (("alice", committed / "04_resource_usage.ipynb"),
+                            ("bob", committed / "solutions" / "04_resource_usage.ipynb")):
         (folder / student).mkdir(parents=True)
         (folder / student / source.name).write_bytes(source.read_bytes())
     before = {p: digest(p) for p in folder.rglob("*.ipynb")}
@@ -294,8 +387,8 @@ def test_grading_a_folder_into_a_csv(tmp_path):
     assert {row["submission"] for row in csv.DictReader(out.open())} == set(rows)
 
 
-def test_a_notebook_that_never_ends_is_stopped_and_scored_zero(tmp_path):
-    nb = nbformat.read(EXERCISES / "04_resource_usage.ipynb", as_version=4)
+def test_a_notebook_that_never_ends_is_stopped_and_scored_zero(tmp_path, committed):
+    nb = nbformat.read(committed / "04_resource_usage.ipynb", as_version=4)
     nb.cells.insert(3, nbformat.v4.new_code_cell("while True:\n    pass"))
     path = tmp_path / "04_resource_usage.ipynb"
     nbformat.write(nb, path)

@@ -19,7 +19,11 @@ solution notebook, and a zip holding every test). This script puts them in place
 
 Cell ids are made deterministic (a hash of the cell's type and source) and otter's init cell
 moves below the title, so regenerating an unchanged source changes no byte: CI regenerates and
-compares. `--run-tests` makes otter run the solution notebook and every test, hidden ones
+compares. otter reprints every test with Python's own code printer (ast.unparse), which on
+Python 3.12+ writes an f-string holding a string in its braces with nested quotes
+(f'{g('x')}'), a SyntaxError on 3.11: the tests in exercises/source/ keep strings out of
+f-string braces, so that 3.11, 3.12 and 3.13 generate the same files (tests/test_exercises.py
+checks). `--run-tests` makes otter run the solution notebook and every test, hidden ones
 included, and fail if any fails (slow: it runs the experiments).
 """
 import argparse
@@ -118,16 +122,18 @@ def code_sources(nb):
     return [c.source for c in nb.cells if c.cell_type == "code"]
 
 
-def keep_outputs(new, old_path):
-    """Copy outputs and execution counts from the notebook at old_path if its code is the same.
+def read_notebook(path):
+    """The notebook at `path`, or None if there is none."""
+    return nbformat.read(path, as_version=4) if Path(path).exists() else None
+
+
+def keep_outputs(new, old):
+    """Copy outputs and execution counts from notebook `old` (or None) if its code is the same.
 
     Returns True if outputs were kept. Any change to any code cell drops them all: a cell's
     output depends on the cells run before it.
     """
-    if not old_path.exists():
-        return False
-    old = nbformat.read(old_path, as_version=4)
-    if code_sources(old) != code_sources(new):
+    if old is None or code_sources(old) != code_sources(new):
         return False
     old_code = [c for c in old.cells if c.cell_type == "code"]
     for cell, executed in zip((c for c in new.cells if c.cell_type == "code"), old_code):
@@ -137,9 +143,14 @@ def keep_outputs(new, old_path):
     return True
 
 
+def notebook_text(nb):
+    """The text of `nb` as written to a file (nbformat.write adds the final newline too)."""
+    return nbformat.writes(nb) + "\n"
+
+
 def write_if_changed(nb, path):
     """Write `nb` to `path` unless the file already holds exactly that text."""
-    text = nbformat.writes(nb) + "\n"  # nbformat.write adds the final newline too
+    text = notebook_text(nb)
     if path.exists() and path.read_text() == text:
         return False
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -163,19 +174,24 @@ def zip_is_current(zip_path, source):
         return zf.comment.decode() == source_digest(source)
 
 
+def generate(source, zip_target, run_tests=False):
+    """Run otter on one source: write its autograder zip to `zip_target` and return its student
+    and solution notebooks, finished (the solution without outputs: see keep_outputs)."""
+    with tempfile.TemporaryDirectory() as tmp:
+        student, solution, zip_path = run_otter(source, Path(tmp) / "out", run_tests)
+        write_zip(zip_path, zip_target, source_digest(source))
+    clean_solution(solution)
+    return finish(student, source.stem), finish(solution, source.stem)
+
+
 def assign(source, out=EXERCISES, run_tests=False, autograder_only=False):
     """Generate one exercise; returns a list of what changed (paths relative to `out`)."""
     stem, changed = source.stem, []
-    with tempfile.TemporaryDirectory() as tmp:
-        student, solution, zip_path = run_otter(source, Path(tmp) / "out", run_tests)
-        write_zip(zip_path, out / "autograder" / f"{stem}.zip", source_digest(source))
-        if autograder_only:
-            return changed
-    student = finish(student, stem)
-    clean_solution(solution)
-    solution = finish(solution, stem)
+    student, solution = generate(source, out / "autograder" / f"{stem}.zip", run_tests)
+    if autograder_only:
+        return changed
     committed = EXERCISES / "solutions" / source.name
-    kept = keep_outputs(solution, committed)
+    kept = keep_outputs(solution, read_notebook(committed))
     for nb, path in ((student, out / source.name), (solution, out / "solutions" / source.name)):
         if write_if_changed(nb, path):
             changed.append(str(path.relative_to(out)))
