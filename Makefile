@@ -23,12 +23,21 @@ $(STAMP): requirements.txt pyproject.toml
 	$(BIN)/python -m ipykernel install --prefix $(VENV) --name python3 --display-name "Python 3 (nin-course)"
 	touch $(STAMP)
 
+# JupyterLab rooted at the repository, so that notebooks/ and exercises/ are both in its file
+# browser, opening on the first lesson. JupyterLab refuses to run as root (a container, a cloud
+# machine) unless told --allow-root: added then. LAB_FLAGS passes more (e.g. --no-browser).
+FIRST_LESSON := notebooks/01_one_by_one_convolution.ipynb
 lab: setup
-	$(BIN)/jupyter lab notebooks/
+	@if [ "$$(id -u)" = 0 ]; then echo "make lab: running as root, so JupyterLab gets --allow-root"; fi
+	$(BIN)/jupyter lab --ServerApp.root_dir=. $(if $(filter 0,$(shell id -u)),--allow-root) \
+	  $(LAB_FLAGS) $(FIRST_LESSON)
 
 # Unit tests, then every lesson notebook against its stored outputs (nbval strict), then the
 # exercises: the unanswered student notebooks must run (nbval lax), the solutions must give their
 # stored outputs again (nbval strict; their last cell shows every check passing).
+# Under the smoke profile (seconds per training cell) unless NIN_COURSE_PROFILE says otherwise:
+# without it a GPU machine would run the full recipes.
+test unit: export NIN_COURSE_PROFILE ?= smoke
 test: setup
 	$(BIN)/python -m pytest tests
 	$(BIN)/python -m pytest --nbval --nbval-current-env --nbval-sanitize-with notebooks/sanitize.cfg notebooks
