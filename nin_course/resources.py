@@ -225,6 +225,39 @@ def _memory(model, trace, dtype, optimizer_slots):
     return memory
 
 
+def saved_for_backward(model, input_shape, batch_size=None):
+    """What autograd keeps for the backward pass of `model` (training mode, float32) on a batch
+    of `batch_size`, measured with torch.autograd.graph.saved_tensors_hooks on a copy of it:
+    every tensor the forward pass saves, each storage counted once, the parameters left out.
+
+    Returns a dict of bytes: 'floating' (activations: the input a convolution keeps, a ReLU's
+    output ...), 'input' (the part of 'floating' that is the input batch), 'integer' (max-pool
+    indices), 'bool' (dropout masks), 'total'; and 'batch_size'. A convolution keeps its input
+    and a ReLU its output, so a convolution's own output is not kept when a ReLU follows it.
+    """
+    example, batch_size = _check_input_shape(model, input_shape, batch_size)
+    model = copy.deepcopy(model).train()  # a copy: batch norm's running statistics stay put
+    X = torch.randn(batch_size, *example, **_device_dtype(model))
+    skip = {t.untyped_storage().data_ptr() for t in [*model.parameters(), *model.buffers()]}
+    kept = {}  # storage address -> (bytes, kind)
+
+    def pack(t):
+        address = t.untyped_storage().data_ptr()
+        if address not in skip and address not in kept:
+            kind = ("input" if address == X.untyped_storage().data_ptr() else "floating"
+                    if t.is_floating_point() else "bool" if t.dtype == torch.bool else "integer")
+            kept[address] = (t.untyped_storage().nbytes(), kind)
+        return t
+
+    with torch.autograd.graph.saved_tensors_hooks(pack, lambda t: t):
+        model(X)
+    sizes = {kind: sum(n for n, k in kept.values() if k == kind)
+             for kind in ("input", "floating", "integer", "bool")}
+    sizes["floating"] += sizes["input"]
+    return {"batch_size": batch_size, **sizes,
+            "total": sizes["floating"] + sizes["integer"] + sizes["bool"]}
+
+
 def resource_table(model, input_shape, batch_size=None, dtype=torch.float32, depth=1):
     """One row per layer after an 'input' row, then a 'total' row, as a pandas.DataFrame:
 
