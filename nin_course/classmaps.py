@@ -230,7 +230,8 @@ class ClassMapViewer(LiveControl):
         axes[0].imshow(_image_hwc(self.images[i]))
         axes[0].set_title(f"true: {self.classes[self.labels[i]]}", fontsize=9)
         axes[1].imshow(self.maps[i, k].numpy(), cmap="jet", vmin=0, vmax=top)
-        axes[1].set_title(f"map {self.classes[k]} ({tuple(self.maps.shape[-2:])})", fontsize=9)
+        H, W = self.maps.shape[-2:]
+        axes[1].set_title(f"map {self.classes[k]} ({H}×{W})", fontsize=9)
         axes[2].imshow(overlay(self.images[i], self.maps[i, k], self.alpha.value, vmax=top))
         axes[2].set_title("upsampled, over the image", fontsize=9)
         for ax in axes:

@@ -86,12 +86,15 @@ class ConvCostExplorer(LiveControl):
 
     def update(self):
         """Recompute the table from the sliders' values and show it."""
-        cells = "".join(f"<tr><td>{html.escape(label)}</td><td align='right'>{params}</td>"
-                        f"<td align='right'>{flops}</td></tr>"
-                        for label, params, flops in self.rows())
-        self.output.value = ("<table><tr><th></th><th>parameters</th><th>FLOPs</th></tr>"
-                             f"{cells}</table>")
+        head = "<tr><th></th>" + "".join(_cell("th", h) for h in ("parameters", "FLOPs")) + "</tr>"
+        body = "".join(f"<tr><td>{html.escape(label)}</td>{_cell('td', params)}"
+                       f"{_cell('td', flops)}</tr>" for label, params, flops in self.rows())
+        self.output.value = f"<table>{head}{body}</table>"
 
+
+def _cell(tag, text):
+    """One right-aligned table cell with room on its left: JupyterLab's tables have no gap."""
+    return f"<{tag} style='text-align: right; padding-left: 2em'>{html.escape(text)}</{tag}>"
 
 
 def _slider(kind, description, **kwargs):

@@ -5,6 +5,7 @@ import pytest
 import torch
 from matplotlib.figure import Figure
 
+from nin_course import classmaps
 from nin_course.classmaps import (ClassMapViewer, class_maps, mean_true_and_other_maps, overlay,
                                   plot_class_maps, top_activations, upsample)
 from nin_course.models import CifarNiN
@@ -150,6 +151,17 @@ def test_viewer_builds_and_updates_when_a_control_moves(model, batch):
     viewer.alpha.value = 0.9
     assert viewer.image.value != shown
     assert viewer._repr_mimebundle_()["text/plain"] == viewer.text()
+
+
+def test_viewer_titles_name_the_map_size_once(model, batch, monkeypatch):
+    images, X, labels = batch
+    viewer = ClassMapViewer(model, X, images, labels, CLASSES)
+    titles = []
+    monkeypatch.setattr(classmaps, "figure_png",
+                        lambda fig: titles.extend(ax.get_title() for ax in fig.axes) or b"")
+    viewer.render()
+    H, W = viewer.maps.shape[-2:]
+    assert titles[1] == f"map {CLASSES[viewer.class_index.value]} ({H}×{W})"  # not "((8, 8))"
 
 
 def test_viewer_checks_its_inputs(model, batch):

@@ -37,6 +37,14 @@ def test_the_ratio_row_is_k_squared_for_flops():
     assert label.startswith("7x7") and flops_ratio == f"{49:.2f}×"
 
 
+def test_the_html_table_has_a_gap_between_columns():
+    explorer = conv_cost_explorer()
+    numbers = [cell for row in explorer.rows() for cell in row[1:]]
+    for number in numbers:
+        assert f"padding-left: 2em'>{number}</td>" in explorer.output.value
+    assert explorer.output.value.count("padding-left") == len(numbers) + 2  # and the headers
+
+
 def test_static_display_is_the_text_table():
     explorer = conv_cost_explorer()
     bundle = explorer._repr_mimebundle_()
