@@ -4,24 +4,36 @@ PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
+KERNEL := $(VENV)/share/jupyter/kernels/python3/kernel.json
 export NIN_COURSE_DATA ?= $(HOME)/.nin_course/data
 
 .PHONY: setup lab test unit notebooks execute clean-venv exercises solutions grade grade-folder \
-	runs runs-list gpu-runs
+	runs runs-list gpu-runs python-check
 
-setup: $(STAMP)
+setup: $(STAMP) $(KERNEL)
 
-$(STAMP): requirements.txt pyproject.toml
-	@$(PYTHON) -c 'import sys; v = sys.version_info[:2]; ok = (3, 11) <= v <= (3, 13); \
-	  sys.exit(0 if ok else f"nin-course needs Python 3.11-3.13, found {v[0]}.{v[1]}: run make PYTHON=python3.12 ...")'
+# Before anything is installed: PYTHON is 3.11-3.13, and when PYTHON is given and $(VENV) exists,
+# $(VENV) was built with that Python (else a 3.11 .venv would be reused with "Nothing to be done").
+# Order-only below: the check runs every time but never forces a reinstall.
+python-check:
+	@command -v $(PYTHON) >/dev/null || { echo "make setup: PYTHON=$(PYTHON) is not a command:" \
+	  "give the interpreter's name or full path, e.g. make setup PYTHON=python3.12" >&2; exit 1; }
+	@$(PYTHON) tools/check_python.py "$(VENV)" \
+	  $(if $(filter command line environment,$(origin PYTHON)),--requested)
+
+$(STAMP): requirements.txt pyproject.toml | python-check
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --upgrade pip
 	$(BIN)/python -m pip install -r requirements.txt
 	# d2l 1.0.3 pins 2023 versions; its imports are in requirements.txt.
 	$(BIN)/python -m pip install --no-deps d2l==1.0.3
 	$(BIN)/python -m pip install --no-deps -e .
-	$(BIN)/python -m ipykernel install --prefix $(VENV) --name python3 --display-name "Python 3 (nin-course)"
 	touch $(STAMP)
+
+# The kernel that JupyterLab starts: its name and display name are the kernelspec that every
+# notebook stores, so that opening one does not rewrite its metadata (tests/test_setup.py).
+$(KERNEL): $(STAMP) Makefile
+	$(BIN)/python -m ipykernel install --prefix $(VENV) --name python3 --display-name "Python 3"
 
 # JupyterLab rooted at the repository, so that notebooks/ and exercises/ are both in its file
 # browser, opening on the first lesson. JupyterLab refuses to run as root (a container, a cloud
