@@ -4,8 +4,9 @@
 - FLOPs: counted by PyTorch's `torch.utils.flop_counter.FlopCounterMode` on one forward pass,
   not by formulas written here. It counts a multiply-add as 2 FLOPs (MACs = FLOPs / 2) and
   counts only matrix products and convolutions: ReLU, pooling, dropout and biases count 0;
-- memory: an estimate for training and for inference (`memory_estimate`), and the peak that
-  the CUDA allocator measures (`measure_peak_memory`).
+- memory: an estimate for training and for inference (`memory_estimate`); what autograd keeps
+  for backward, measured (`saved_for_backward`); and measured peaks: the CUDA allocator's
+  (`measure_peak_memory`) and, on the CPU, the profiler's (`profile_peak_memory`).
 
 A layer (a row of the table) is, for an `ImageClassifier`, a child of `features` (mlpconv
 block, pool, dropout) or the head; for any other module, one of its children. `depth=2` splits
@@ -256,6 +257,33 @@ def saved_for_backward(model, input_shape, batch_size=None):
     sizes["floating"] += sizes["input"]
     return {"batch_size": batch_size, **sizes,
             "total": sizes["floating"] + sizes["integer"] + sizes["bool"]}
+
+
+def profile_peak_memory(model, input_shape, batch_size=None, train=True):
+    """Peak bytes that one step of `model` (float32, on the CPU) allocates beyond what is held
+    before it (the weights, the input batch), from torch.profiler's allocation events.
+
+    train=True: forward and backward in training mode on a copy (the saved activations, the
+    gradients, the temporaries of backward); train=False: a forward in eval mode without
+    gradients. The CPU's counterpart of `measure_peak_memory`, which asks the CUDA allocator.
+    """
+    from torch.profiler import ProfilerActivity, profile
+    example, batch_size = _check_input_shape(model, input_shape, batch_size)
+    model = copy.deepcopy(model).to("cpu", torch.float32).train(train)
+    X = torch.randn(batch_size, *example)
+    with profile(activities=[ProfilerActivity.CPU], profile_memory=True) as prof:
+        if train:
+            sum(t.sum() for t in _tensors(model(X))).backward()
+        else:
+            with torch.no_grad():
+                model(X)
+    events = sorted((e.start_ns(), e.nbytes()) for e in prof.profiler.kineto_results.events()
+                    if e.name() == "[memory]")
+    held = peak = 0
+    for _, nbytes in events:
+        held += nbytes
+        peak = max(peak, held)
+    return peak
 
 
 def resource_table(model, input_shape, batch_size=None, dtype=torch.float32, depth=1):

@@ -6,7 +6,8 @@ from torch import nn
 from nin_course.models import CifarNiN, NiN
 from nin_course.resources import (conv_cost, count_parameters, format_bytes, format_count,
                                   measure_peak_memory, memory_estimate, resource_summary,
-                                  resource_table, saved_for_backward)
+                                  profile_peak_memory, resource_table,
+                                  saved_for_backward)
 
 needs_cuda = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
 
@@ -92,6 +93,21 @@ def test_nin_saved_tensors_are_far_below_every_layer_output(nin):
     assert round(saved["floating"] / MiB, 2) == 6.47 and round(saved["integer"] / MiB, 2) == 0.85
     assert saved["input"] == 224 * 224 * 4
     assert round(memory_estimate(nin, (1, 224, 224))["activations"] / MiB, 2) == 12.29
+
+
+def test_cpu_profiler_peaks_agree_with_the_counts(nin):
+    """Inference: at least the largest pair of consecutive activations (one read, one written;
+    the input is held before the step). Training: at least what autograd keeps beyond the
+    input, at most that plus the gradients (backward allocates them while it frees the saved
+    tensors). Both may add a convolution's workspaces, here taken as no larger than the weights."""
+    estimate = memory_estimate(nin, (1, 96, 96), batch_size=4)
+    inference = profile_peak_memory(nin, (1, 96, 96), 4, train=False)
+    pair = estimate["inference_activations"]
+    assert pair <= inference <= pair + estimate["weights"]  # + workspaces, reordered weights
+    saved = saved_for_backward(nin, (1, 96, 96), 4)
+    peak = profile_peak_memory(nin, (1, 96, 96), 4)
+    assert saved["total"] - saved["input"] <= peak <= (saved["total"] + estimate["gradients"]
+                                                       + estimate["weights"])
 
 
 def test_a_linear_layer_on_its_own():
