@@ -18,7 +18,6 @@
   untouched, refuses to overwrite the CSV, and stops a notebook that runs forever.
 """
 import ast
-import copy
 import csv
 import hashlib
 import os
@@ -54,14 +53,11 @@ def git(*args):
 
 
 def committed_notebooks():
-    """{path under exercises/: bytes} of the generated notebooks in git HEAD; None outside git."""
-    listing = git("ls-tree", "-r", "--name-only", "HEAD", "--", "exercises/")
-    if listing is None:
-        return None
+    """The generated notebooks in git HEAD, as paths relative to exercises/ ([] outside git)."""
+    listing = git("ls-tree", "-r", "--name-only", "HEAD", "--", "exercises/") or b""
     names = [Path(n) for n in listing.decode().splitlines()]
-    wanted = [n.relative_to("exercises") for n in names if n.suffix == ".ipynb"
-              and n.parent in (Path("exercises"), Path("exercises/solutions"))]
-    return {rel: git("show", f"HEAD:./exercises/{rel.as_posix()}") for rel in wanted}
+    return [n.relative_to("exercises") for n in names if n.suffix == ".ipynb"
+            and n.parent in (Path("exercises"), Path("exercises/solutions"))]
 
 
 def notebook_paths(stem):
@@ -75,14 +71,13 @@ def committed(tmp_path_factory):
     a learner's answers and JupyterLab's autosaves (in the working copies) change nothing. Where
     HEAD has no such file (a new exercise), or outside a git checkout, the working copy."""
     folder = tmp_path_factory.mktemp("committed")
-    in_git = committed_notebooks() or {}
     for rel in (p for stem in STEMS for p in notebook_paths(stem)):
-        text = in_git.get(rel)
+        text = assign.git_show(rel)
         if text is None and (EXERCISES / rel).exists():
-            text = (EXERCISES / rel).read_bytes()
+            text = (EXERCISES / rel).read_text(encoding="utf-8")
         if text is not None:
             (folder / rel).parent.mkdir(parents=True, exist_ok=True)
-            (folder / rel).write_bytes(text)
+            (folder / rel).write_text(text, encoding="utf-8")
     return folder
 
 
@@ -143,29 +138,14 @@ def test_there_are_six_exercises_with_student_and_solution_notebooks():
                      "04_resource_usage", "05_one_step_reduction", "06_vgg_style_family"]
 
 
-def generates(nb, path, is_solution):
-    """True if the file at `path` holds exactly `nb`, a solution with the outputs stored there."""
-    if not path.exists():
-        return False
-    if is_solution:
-        nb = copy.deepcopy(nb)
-        assign.keep_outputs(nb, assign.read_notebook(path))
-    return assign.notebook_text(nb) == path.read_text()
-
-
-def test_regenerating_changes_nothing(generated, committed):
+def test_regenerating_changes_nothing(generated):
     """What exercises/source/ generates is what is committed; the working copy counts too, so
     that a maintainer can run this between `make exercises` and the commit."""
-    stale = []
-    for stem, notebooks in generated[1].items():
-        for rel, nb in zip(notebook_paths(stem), notebooks):
-            if not any(generates(nb, folder / rel, rel.parent.name == "solutions")
-                       for folder in (committed, EXERCISES)):
-                stale.append(str(rel))
+    stale = [rel for stem, notebooks in generated[1].items() for rel in assign.stale(stem, *notebooks)]
     assert not stale, (f"{stale} differ from what exercises/source/ generates: run `make exercises`"
                        " (and `make solutions` if a solution's code changed)")
     expected = {p for stem in STEMS for p in notebook_paths(stem)}
-    orphans = [str(p) for p in (committed_notebooks() or {}) if p not in expected
+    orphans = [str(p) for p in committed_notebooks() if p not in expected
                and (EXERCISES / p).exists()]
     assert not orphans, f"exercises/{orphans} are committed but no source generates them: delete them"
 

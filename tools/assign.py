@@ -4,6 +4,8 @@
     python tools/assign.py --out DIR          # write into DIR/ instead of exercises/
     python tools/assign.py --autograder-only  # only the autograder zips (what grading needs)
     python tools/assign.py --run-tests        # also let otter run every test against the solutions
+    python tools/assign.py --check            # write nothing; fail if exercises/ is not what
+                                              # the sources generate with this Python
 
 For each instructor notebook `exercises/source/NN_name.ipynb`, `otter assign` writes a student
 notebook (solutions and hidden tests stripped, tests in its metadata) and an autograder (the
@@ -27,10 +29,12 @@ checks). `--run-tests` makes otter run the solution notebook and every test, hid
 included, and fail if any fails (slow: it runs the experiments).
 """
 import argparse
+import copy
 import hashlib
 import logging
 import re
 import shutil
+import subprocess
 import sys
 import tempfile
 import zipfile
@@ -202,6 +206,54 @@ def assign(source, out=EXERCISES, run_tests=False, autograder_only=False):
     return changed
 
 
+def git_show(rel):
+    """The text of exercises/<rel> as committed (git HEAD); None outside a git checkout, without
+    git, or where HEAD has no such file."""
+    try:
+        path = f"HEAD:./exercises/{Path(rel).as_posix()}"
+        result = subprocess.run(["git", "-C", str(ROOT), "show", path], capture_output=True,
+                                encoding="utf-8", timeout=60)
+    except (OSError, subprocess.SubprocessError):
+        return None
+    return result.stdout if result.returncode == 0 else None
+
+
+def references(rel):
+    """What exercises/<rel> may hold: its committed text (git HEAD) and its working copy's, the
+    latter so that a maintainer can compare between `make exercises` and the commit."""
+    texts = [git_show(rel)]
+    if (EXERCISES / rel).exists():
+        texts.append((EXERCISES / rel).read_text(encoding="utf-8"))
+    return list(dict.fromkeys(text for text in texts if text is not None))
+
+
+def matches(nb, text, is_solution):
+    """True if `text` is exactly notebook `nb` (a solution: with the outputs stored in `text`)."""
+    if is_solution:
+        nb = copy.deepcopy(nb)
+        keep_outputs(nb, nbformat.reads(text, as_version=4))
+    return notebook_text(nb) == text
+
+
+def stale(stem, student, solution):
+    """Of the notebooks generated for exercise `stem`, those (paths relative to exercises/) that
+    match neither their committed file nor their working copy."""
+    generated = ((Path(f"{stem}.ipynb"), student, False),
+                 (Path("solutions") / f"{stem}.ipynb", solution, True))
+    return [str(rel) for rel, nb, is_solution in generated
+            if not any(matches(nb, text, is_solution) for text in references(rel))]
+
+
+def check(paths=None):
+    """Regenerate the exercises in a temporary folder, writing nothing in exercises/: returns
+    the notebooks there that this Python does not generate again (see `stale`)."""
+    found = []
+    with tempfile.TemporaryDirectory() as tmp:
+        for source in sources(paths):
+            found += stale(source.stem, *generate(source, Path(tmp) / f"{source.stem}.zip"))
+    return found
+
+
 def ensure_autograders(paths=None):
     """Build the autograder zips that are missing or older than their source; returns their paths."""
     zips = {}
@@ -222,10 +274,25 @@ def main(argv=None):
                         help="let otter run all tests against each solution (runs them)")
     parser.add_argument("--autograder-only", action="store_true",
                         help="write only the autograder zips")
+    parser.add_argument("--check", action="store_true",
+                        help="write nothing; fail if exercises/ is not what the sources generate")
     args = parser.parse_args(argv)
+    if args.check:
+        return report_check(check(args.sources))
     for source in sources(args.sources):
         changed = assign(source, args.out.resolve(), args.run_tests, args.autograder_only)
         print(f"{source.name}: " + (", ".join(changed) if changed else "up to date"))
+    return 0
+
+
+def report_check(found):
+    """Print what `check` found; the exit status."""
+    python = "Python %d.%d" % sys.version_info[:2]
+    if found:
+        print(f"{found} differ from what exercises/source/ generates with {python}: run `make "
+              "exercises` (and `make solutions` if a solution's code changed)", file=sys.stderr)
+        return 1
+    print(f"exercises/: every notebook is what exercises/source/ generates with {python}")
     return 0
 
 
