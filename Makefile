@@ -97,5 +97,29 @@ runs-list: setup
 gpu-runs: setup
 	$(BIN)/python benchmarks/gpu_runs.py $(GPU_RUNS_FLAGS)
 
+# The course as a website (README, "The course as a website"): site/_build/html, built offline
+# from the committed lessons and student exercises, running none of them. site-check opens it in
+# headless Chromium (Debian's chromium and chromium-driver: installed with apt-get when missing
+# and run as root, else skipped with a message), then runs lesson 01 in JupyterLab and moves its
+# explorer's slider; it writes site/check/report.md and screenshots, which are committed.
+.PHONY: site site-check
+CHROMIUM_PACKAGES := chromium chromium-driver
+site: setup
+	$(BIN)/python tools/site_build.py
+
+HAVE_CHROMIUM = { [ -n "$$CHROMIUM" ] || command -v chromium >/dev/null; } && \
+	{ [ -n "$$CHROMEDRIVER" ] || command -v chromedriver >/dev/null; }
+site-check: site
+	@if ! { $(HAVE_CHROMIUM); } && [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+	  echo "make site-check: installing $(CHROMIUM_PACKAGES) with apt-get"; \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $(CHROMIUM_PACKAGES); \
+	fi
+	@if $(HAVE_CHROMIUM); then \
+	  $(BIN)/python tools/site_check.py; \
+	else \
+	  echo "make site-check: skipped: Chromium and its driver are missing (Debian:" \
+	    "sudo apt-get install $(CHROMIUM_PACKAGES); elsewhere name them with CHROMIUM= and CHROMEDRIVER=)"; \
+	fi
+
 clean-venv:
 	rm -rf $(VENV)
