@@ -37,6 +37,7 @@ html_favicon = "_static/favicon.svg"
 html_extra_path = [os.environ.get("NIN_COURSE_SITE_EXTRA", "_build/extra")]  # the .ipynb files
 html_last_updated_fmt = None
 html_show_sourcelink = False
+html_context = {"default_mode": "light"}  # the theme's own default, "", logs a console error
 html_theme_options = {
     "repository_url": os.environ.get("NIN_COURSE_REPOSITORY_URL", SETTINGS["repository_url"]),
     "repository_branch": SETTINGS["branch"],

@@ -32,7 +32,8 @@ def test_launch_links_are_the_urls_colab_and_binder_expect():
         "lab": "http://localhost:8888/lab/tree/notebooks/01_x.ipynb",
         "colab": "https://colab.research.google.com/github/someone/nin-course/blob/main/"
                  "notebooks/01_x.ipynb",
-        "binder": "https://mybinder.org/v2/gh/someone/nin-course/main?labpath=notebooks%2F01_x.ipynb",
+        "binder": "https://mybinder.org/v2/gh/someone/nin-course/main"
+                  "?labpath=notebooks%2F01_x.ipynb",
         "download": "01_x.ipynb"}
 
 
@@ -108,3 +109,34 @@ def test_the_site_builds_offline_and_every_page_loads_only_local_scripts(tmp_pat
         outside = re.findall(r'<(?:script|link)[^>]+(?:src|href)="((?:https?:)?//[^"]+)"', page)
         assert outside == [], f"{path} loads {outside}: the page would need a network connection"
     assert (html / "_static" / "mathjax" / "tex-chtml.js").exists()
+
+
+BAD_PAGE = """<html><head><title>bad</title><script src="https://cdn.example.org/x.js"></script>
+</head><body><article><p>Raw $x^2$ here.</p><img src="missing.png">
+<a href="sub/page.html#nowhere">anchor</a> <a href="nope.html">page</a> <a href="x.ipynb">file</a>
+</article></body></html>"""
+
+
+def test_the_browser_check_finds_what_a_reader_would_miss(tmp_path):
+    """tools/site_check.py on a page with every fault it looks for (in Chromium, where present)."""
+    import site_check
+    if not (Path(site_check.CHROMIUM).exists() and Path(site_check.CHROMEDRIVER).exists()):
+        pytest.skip("Chromium and chromium-driver are missing (make site-check installs them)")
+    pytest.importorskip("selenium")
+    (tmp_path / "sub").mkdir()
+    (tmp_path / "index.html").write_text(BAD_PAGE)
+    (tmp_path / "sub" / "page.html").write_text("<html><head><title>ok</title></head><body>"
+                                                "<article id='top'>fine</article></body></html>")
+    driver = site_check.chrome()
+    try:
+        with site_check.serve(tmp_path) as (base, failed):
+            pages, problems = site_check.crawl(driver, base, tmp_path / "shots", SETTINGS)
+    finally:
+        driver.quit()
+    found = "\n".join(problems + failed)
+    for fault in ("image did not load: " + base + "missing.png", "raw maths in the text",
+                  "requested from outside the site: https://cdn.example.org/x.js",
+                  "missing anchor: sub/page.html#nowhere", "broken link to x.ipynb",
+                  "404 /nope.html"):
+        assert fault in found, f"the check missed: {fault}\n{found}"
+    assert "sub/page.html" in pages

@@ -66,7 +66,8 @@ def launch_links(path, settings):
     return {
         "lab": f"{settings['lab_url'].rstrip('/')}/{path}",
         "colab": f"https://colab.research.google.com/github/{owner}/{name}/blob/{branch}/{path}",
-        "binder": f"https://mybinder.org/v2/gh/{owner}/{name}/{branch}?labpath={quote(path, safe='')}",
+        "binder": (f"https://mybinder.org/v2/gh/{owner}/{name}/{branch}"
+                   f"?labpath={quote(path, safe='')}"),
         "download": Path(path).name,  # copied beside the page, which is one folder deep
     }
 
@@ -166,7 +167,7 @@ def sphinx(build=BUILD, settings=None):
                str(build / "html")]
     env = {**os.environ, "NIN_COURSE_SITE_EXTRA": str(build / "extra"),
            "NIN_COURSE_REPOSITORY_URL": settings["repository_url"]}
-    return subprocess.run(command, cwd=ROOT, env=env).returncode
+    return subprocess.run(command, cwd=ROOT, env=env, check=False).returncode
 
 
 def main(argv=None):
@@ -183,7 +184,9 @@ def main(argv=None):
     status = sphinx(args.build, settings)
     if status:
         sys.exit(f"make site: sphinx-build failed (exit {status}); see above")
-    print(f"site built in {time.perf_counter() - start:.0f} s: {args.build / 'html' / 'index.html'}")
+    seconds = time.perf_counter() - start
+    (args.build / "build.json").write_text(json.dumps({"seconds": round(seconds, 1)}) + "\n")
+    print(f"site built in {seconds:.0f} s: {args.build / 'html' / 'index.html'}")
 
 
 if __name__ == "__main__":
