@@ -44,13 +44,13 @@ def figures():
 @pytest.mark.parametrize("draw", DRAWINGS, ids=lambda draw: draw.__name__)
 def test_draws_a_figure_quickly_without_pyplot(draw, figures):
     open_before = plt.get_fignums()
-    start = time.perf_counter()
+    start = time.process_time()  # CPU time: other jobs on a shared machine do not count
     fig = draw()  # the first draw (in `figures`) paid for the imports and caches
     FigureCanvasAgg(fig).draw()
-    seconds = time.perf_counter() - start
+    seconds = time.process_time() - start
     assert isinstance(fig, Figure)
     assert plt.get_fignums() == open_before, f"{draw.__name__} left a pyplot figure open"
-    assert seconds < 1.5, f"{draw.__name__} took {seconds:.2f} s to draw; keep it under a second"
+    assert seconds < 1.5, f"{draw.__name__} took {seconds:.2f} s of CPU to draw; keep it under a second"
     assert fig._repr_png_().startswith(b"\x89PNG")  # a notebook shows it as an image
 
 
