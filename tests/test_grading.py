@@ -38,13 +38,6 @@ def test_time_limit_default_comes_from_the_environment(monkeypatch):
             time.sleep(1)
 
 
-@pytest.mark.parametrize("value", ["ten", "0", "-5", "0.001", "nan", "inf"])
-def test_a_check_time_limit_that_cannot_work_names_the_variable(monkeypatch, value):
-    monkeypatch.setenv(g.CHECK_SECONDS_ENV, value)
-    with pytest.raises(ValueError, match=f"^{g.CHECK_SECONDS_ENV}='{value}': give the time limit"):
-        g.check_seconds()
-
-
 def test_call_names_the_call_that_raised_or_returned_nothing():
     def broken(x):
         raise ValueError("no")
@@ -53,11 +46,6 @@ def test_call_names_the_call_that_raised_or_returned_nothing():
         ...
 
     assert fails(g.call, broken, 3, name="my_fn") == "my_fn(3) raised ValueError: no"
-
-    def interrupted(x):
-        raise KeyboardInterrupt
-
-    assert fails(g.call, interrupted, 3, name="f") == "f(3) raised KeyboardInterrupt: "
     assert "returned None" in fails(g.call, unfinished, torch.zeros(2, 3), name="f")
     assert "<tensor of shape (2, 3)>" in fails(g.call, unfinished, torch.zeros(2, 3), name="f")
     assert g.call(lambda x: x + 1, 1) == 2
@@ -87,10 +75,7 @@ def test_check_close_range_and_choice():
     assert "expected 2.5" in fails(g.check_close, "r", 2.6, 2.5)
     g.check_in_range("acc", 0.5, 0, 1)
     assert "between 0 and 1" in fails(g.check_in_range, "acc", 50, 0, 1)
-    assert fails(g.check_in_range, "acc", float("nan"), 0, 1).startswith(
-        "acc is NaN: your code returned NaN")
-    assert "is NaN" in fails(g.check_count, "n", float("nan"), 3)  # not "cannot convert float NaN"
-    assert "is infinite" in fails(g.check_close, "r", torch.tensor(float("inf")), 1.0)
+    assert "between 0 and 1" in fails(g.check_in_range, "acc", float("nan"), 0, 1)
     assert "one of" in fails(g.check_choice, "part", "memory", "activations", ("weights", "activations"))
     assert "package's numbers say 'activations'" in fails(
         g.check_choice, "part", "weights", "activations", ("weights", "activations"))
@@ -152,6 +137,7 @@ def test_expect_frame_names_missing_columns_and_rows():
 
 import csv  # noqa: E402
 import hashlib  # noqa: E402
+import io  # noqa: E402
 import json  # noqa: E402
 import os  # noqa: E402
 import shutil  # noqa: E402
@@ -247,25 +233,6 @@ def test_an_autograder_is_checked_by_its_contents_not_its_comment(autograders, t
         grade.Autograder(poisoned, original.digest)
 
 
-def test_a_changed_zip_in_exercises_autograder_is_rebuilt_not_trusted(autograders, tmp_path,
-                                                                      monkeypatch, capsys):
-    import assign
-    built, target = autograders / f"{EXERCISE}.zip", tmp_path / f"{EXERCISE}.zip"
-
-    def ensure_autograders(paths=None):  # assign's: builds a missing zip, trusts its comment
-        if not target.exists():
-            shutil.copyfile(built, target)
-        return {EXERCISE: target}
-
-    monkeypatch.setattr(assign, "ensure_autograders", ensure_autograders)
-    monkeypatch.setattr(grade, "RECORD", tmp_path / "contents.sha256.json")
-    first = grade.verified_autograders()[EXERCISE]
-    rezip(built, target, change="OK_FORMAT = False\nname = 'q1_block'\npoints = 3\n")
-    again = grade.verified_autograders()[EXERCISE]
-    assert "its contents changed since it was built: rebuilt" in capsys.readouterr().err
-    assert again.digest == first.digest and again.tests == first.tests
-
-
 def test_scores_and_possible_points_come_from_the_autograder(autograders):
     autograder = grade.Autograder(autograders / f"{EXERCISE}.zip")
     reported = {"q1_block": [{"case": "q1_block - 1", "passed": True}],  # cases 2, 3: not reported
@@ -341,7 +308,6 @@ def processes_with(marker):
 CLASS = {
     "honest": ("ok", 3, 8),
     "drop_questions": ("ok", 3, 8),
-    "learner_interrupts": ("ok", 2, 8),  # section 4: only the questions that use the function
     "noop_checks": ("tampered: replaced nin_course.grading.", 0, 8),
     "patch_runner": ("tampered: replaced otter.test_files.exception_test.test_case.call_func", 0, 8),
     "poison_autograder": ("ok", 0, 8),
@@ -369,8 +335,7 @@ def digests(*folders):
 def test_grading_a_class_with_hostile_submissions(autograders, tmp_path):
     """Every attack of issue 12 section 3 (tests/fixtures/grading/, one notebook each) in one
     class folder with honest submissions: each gets its outcome, the CSV is complete, and
-    nothing outside the scratch folders changed. 13 kernels that import torch, two of which run
-    into the time limit, and one into the cell limit: minutes, not seconds."""
+    nothing outside the scratch folders changed."""
     folder = tmp_path / "submissions"
     for name in CLASS:
         (folder / name).mkdir(parents=True)
@@ -378,14 +343,11 @@ def test_grading_a_class_with_hostile_submissions(autograders, tmp_path):
     out = tmp_path / "out" / "scores.csv"
     out.parent.mkdir()
     watched = [folder, autograders, ROOT / "nin_course", ROOT / "tools", FIXTURES]
-    before = digests(*watched)
-    private_tmp = tmp_path / "tmp"  # the grader's TMPDIR: others may grade into /tmp meanwhile
-    private_tmp.mkdir()
+    before, tmp_before = digests(*watched), set(Path("/tmp").glob("nin-grade-*"))
     result = subprocess.run(
         [sys.executable, str(ROOT / "tools" / "grade.py"), "--folder", str(folder), "--csv", str(out),
          "--autograders", str(autograders), "--timeout", str(CLASS_TIMEOUT), "--memory", "2.5",
-         "--jobs", "2"], capture_output=True, text=True, cwd=tmp_path, timeout=3600,
-        env={**os.environ, "TMPDIR": str(private_tmp)})
+         "--jobs", "2"], capture_output=True, text=True, cwd=tmp_path, timeout=3600)
     assert result.returncode == 0, result.stderr[-3000:]
     rows = {r["submission"].split("/")[0]: r for r in csv.DictReader(out.open())}
     assert set(rows) == set(CLASS), "the CSV lacks a submission, or holds a row it should not"
@@ -397,8 +359,7 @@ def test_grading_a_class_with_hostile_submissions(autograders, tmp_path):
         hand = "graded by hand" if row["exercise"] else ""
         assert row["01/q4_what_changes"] == hand, name
     assert rows["honest"]["01/q1_block"] == "3" and rows["drop_questions"]["01/q1_block"] == "3"
-    assert rows["learner_interrupts"]["01/q1_block"] == "2"
     assert digests(*watched) == before, "a submission changed a file outside its scratch folder"
     assert not processes_with("nin-linger-marker") and not processes_with("4242")
-    assert list(private_tmp.iterdir()) == [], "grading left something in its temporary folder"
+    assert set(Path("/tmp").glob("nin-grade-*")) <= tmp_before, "grading left a folder in /tmp"
     assert [p.name for p in out.parent.iterdir()] == ["scores.csv"]

@@ -72,8 +72,7 @@ def __nin_course_grade(nonce, tests, modules, mime):
         except Exception:
             live = None
         parent, _, child = name.rpartition(".")
-        if (live is None or getattr(live, "__file__", None) != path
-                or getattr(sys.modules.get(parent), child, live) is not live):
+        if live is None or getattr(live, "__file__", None) != path or getattr(sys.modules.get(parent), child, live) is not live:
             tampered.append(f"{name} (the module)")
             continue
         spec = importlib.util.spec_from_file_location(name, path)
@@ -92,17 +91,13 @@ def __nin_course_grade(nonce, tests, modules, mime):
     questions = {}
     for question, source in tests.items():
         test_file = ExceptionTestFile.from_string(source, path=f"{question}.py")
-        cases = []
-        for tc in test_file.test_cases:  # as otter's ExceptionTestFile.run, but a learner's
-            try:                         # KeyboardInterrupt or SystemExit fails one case only
-                tc.body.call_func(globals())
-                cases.append({"case": tc.name, "passed": True, "message": ""})
-            except BaseException as err:
-                try:
-                    message = "Test case failed\n" + test_file._generate_error_message(err)
-                except Exception:
-                    message = f"Test case failed\n{type(err).__name__}: {err}"
-                cases.append({"case": tc.name, "passed": False, "message": message[-4000:]})
+        try:
+            test_file.run(globals())
+            cases = [{"case": r.test_case.name, "passed": bool(r.passed), "message": str(r.message)[-4000:]}
+                     for r in test_file.test_case_results]
+        except BaseException as err:  # KeyboardInterrupt, SystemExit: this question fails
+            cases = [{"case": tc.name, "passed": False, "message": f"{type(err).__name__}: {err}"}
+                     for tc in test_file.test_cases]
         questions[question] = cases
     from IPython.display import publish_display_data
     publish_display_data({mime: {"nonce": nonce, "tampered": tampered, "questions": questions}})
@@ -139,13 +134,8 @@ def published(cell, nonce):
     return found[0] if len(found) == 1 else None
 
 
-def run(notebook, tests, cell_timeout):
-    """Execute the notebook and the final cell; returns the result dict.
-
-    A cell that runs longer than `cell_timeout` s is interrupted (KeyboardInterrupt) and the
-    next one runs: a learner function that loops forever, called at the top level of its answer
-    cell, then costs only the questions that use it (each test has its own limit,
-    nin_course.grading.time_limit). The final cell has no limit here; the sandbox has one."""
+def run(notebook, tests):
+    """Execute the notebook and the final cell; returns the result dict."""
     import nbformat
     from nbclient import NotebookClient
     from nbclient.exceptions import DeadKernelError
@@ -153,17 +143,10 @@ def run(notebook, tests, cell_timeout):
     nb = nbformat.read(notebook, as_version=4)
     nonce = secrets.token_hex(16)
     nb.cells.append(nbformat.v4.new_code_cell(final_cell(nonce, tests)))
-    client = NotebookClient(nb, timeout=cell_timeout, interrupt_on_timeout=True, startup_timeout=600,
-                            allow_errors=True, kernel_name="python3",
-                            resources={"metadata": {"path": str(notebook.parent)}})
+    client = NotebookClient(nb, timeout=None, startup_timeout=600, allow_errors=True,
+                            kernel_name="python3", resources={"metadata": {"path": str(notebook.parent)}})
     try:
-        client.reset_execution_trackers()
-        with client.setup_kernel():
-            client.wait_for_reply(client.kc.kernel_info())  # the kernel is ready
-            for index, cell in enumerate(nb.cells):
-                if index == len(nb.cells) - 1:
-                    client.timeout = None
-                client.execute_cell(cell, index, execution_count=index + 1)
+        client.execute()
     except DeadKernelError:
         return {"status": "error: the kernel died (a cell ended it)", "tampered": [], "questions": {}}
     result = published(nb.cells[-1], nonce)
@@ -187,8 +170,8 @@ def kill_the_rest():
 
 def main(grader_dir, notebook):
     notebook = Path(notebook)
-    job = json.loads((Path(grader_dir) / "job.json").read_text())
-    result = run(notebook, job["tests"], int(job["cell_timeout"]))
+    tests = json.loads((Path(grader_dir) / "job.json").read_text())["tests"]
+    result = run(notebook, tests)
     kill_the_rest()
     out = notebook.parent / "result.json"
     out.unlink(missing_ok=True)
