@@ -75,12 +75,26 @@ solutions: setup
 grade: setup
 	$(BIN)/python tools/grade.py
 
-# Grade a folder of submissions into a CSV (one row per submission):
+# Grade a folder of submissions into a CSV (one row per submission), each in a bubblewrap
+# sandbox (README, "Grading a class"):
 #   make grade-folder SUBMISSIONS=dir OUT=scores.csv [FORCE=1] [AUTOGRADERS=dir-of-private-zips]
+#   [NO_SANDBOX=1: without bubblewrap, no isolation between submissions]
 grade-folder: setup
 	@test -n "$(SUBMISSIONS)" || { echo "usage: make grade-folder SUBMISSIONS=folder OUT=scores.csv [FORCE=1]"; exit 2; }
+	@test -n "$(NO_SANDBOX)" || command -v bwrap >/dev/null || { echo "make grade-folder:" \
+	  "bubblewrap is missing: make sandbox installs it (as root, with apt-get), or NO_SANDBOX=1" >&2; exit 2; }
 	$(BIN)/python tools/grade.py --folder "$(SUBMISSIONS)" --csv "$(or $(OUT),scores.csv)" \
-	  $(if $(FORCE),--force) $(if $(AUTOGRADERS),--autograders "$(AUTOGRADERS)")
+	  $(if $(FORCE),--force) $(if $(AUTOGRADERS),--autograders "$(AUTOGRADERS)") \
+	  $(if $(NO_SANDBOX),--no-sandbox)
+
+# bubblewrap, the sandbox of grade-folder: a system package, installed with apt-get as root.
+.PHONY: sandbox
+sandbox:
+	@if command -v bwrap >/dev/null; then echo "bubblewrap is installed: $$(bwrap --version)"; \
+	elif [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq bubblewrap; \
+	else echo "make sandbox: install bubblewrap (Debian, Ubuntu: sudo apt-get install bubblewrap;" \
+	  "Fedora: sudo dnf install bubblewrap)" >&2; exit 1; fi
 
 # Reference runs (runs/<name>/): train the named ones, continuing from their checkpoints, and
 # store them; `make runs-list` shows every run and its state.

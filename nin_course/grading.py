@@ -28,10 +28,26 @@ DEFAULT_CHECK_SECONDS = 60  # per test; a correct answer takes a second or two
 LAYER_TYPES = (nn.Conv2d, nn.Linear, nn.ReLU, nn.MaxPool2d, nn.AvgPool2d, nn.Dropout)
 
 
+MIN_CHECK_SECONDS = 0.1  # less leaves a check no time to run anything
+
+
 def check_seconds():
-    """The time limit of one test: $NIN_COURSE_CHECK_SECONDS, else DEFAULT_CHECK_SECONDS."""
-    value = os.environ.get(CHECK_SECONDS_ENV)
-    return float(value) if value else DEFAULT_CHECK_SECONDS
+    """The time limit of one test: $NIN_COURSE_CHECK_SECONDS, else DEFAULT_CHECK_SECONDS.
+
+    A value that is not a number of seconds of at least MIN_CHECK_SECONDS raises ValueError
+    naming the variable (an alarm of 0 s would never ring; a negative one is an error)."""
+    value = os.environ.get(CHECK_SECONDS_ENV, "").strip()
+    if not value:
+        return DEFAULT_CHECK_SECONDS
+    try:
+        seconds = float(value)
+    except ValueError:
+        seconds = None
+    if seconds is None or not math.isfinite(seconds) or seconds < MIN_CHECK_SECONDS:
+        raise ValueError(f"{CHECK_SECONDS_ENV}={value!r}: give the time limit of one check in "
+                         f"seconds, a number of at least {MIN_CHECK_SECONDS:g} (default "
+                         f"{DEFAULT_CHECK_SECONDS})")
+    return seconds
 
 
 @contextmanager
@@ -106,7 +122,8 @@ def call(fn, *args, name=None, **kwargs):
         result = fn(*args, **kwargs)
     except TimeoutError:
         raise
-    except (Exception, SystemExit) as err:  # SystemExit: exit() would end the grader itself
+    except (Exception, SystemExit, KeyboardInterrupt) as err:  # exit() and a Ctrl-C in the
+        # learner's code would end the grader itself: they fail this check instead
         raise AssertionError(f"{name}({shown}) raised {type(err).__name__}: {err}") from err
     if result is None:
         raise AssertionError(f"{name}({shown}) returned None: finish the function, and make it "
@@ -172,6 +189,12 @@ def _as_number(got, name):
         raise _not_answered(got, name)
     if isinstance(got, bool) or not isinstance(got, numbers.Real):
         raise AssertionError(f"{name} should be a number, but it is {describe(got)}")
+    if math.isnan(got):
+        raise AssertionError(f"{name} is NaN: your code returned NaN (not a number), as 0/0, "
+                             "inf - inf or a NaN in a tensor give")
+    if math.isinf(got):
+        raise AssertionError(f"{name} is infinite: your code returned {got}, as a division by "
+                             "zero gives")
     return got
 
 

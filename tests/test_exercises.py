@@ -358,7 +358,7 @@ def test_grading_a_folder_into_a_csv(tmp_path, committed):
     assert alice["status"] == bob["status"] == "ok"
     assert (alice["score"], alice["possible"]) == ("0", "9")
     assert (bob["score"], bob["possible"]) == ("9", "9")
-    assert bob["q1_conv_formulas"] == "3" and alice["q1_conv_formulas"] == "0"
+    assert bob["04/q1_conv_formulas"] == "3" and alice["04/q1_conv_formulas"] == "0"
     assert {p: digest(p) for p in folder.rglob("*.ipynb")} == before, "a submission was modified"
     assert "q4_discussion" in result.stdout and "graded by your instructor" in result.stdout
 
