@@ -356,7 +356,8 @@ CLASS = {
     "bad_assignment_name": ("its otter assignment_name is a int", 0, 0),
     "binary": ("not a notebook: not UTF-8", 0, 0),
 }
-CLASS_TIMEOUT = 300  # s per notebook: a kernel that imports torch, on a busy machine
+CLASS_TIMEOUT = 60  # s per notebook: an honest one takes about 15 s here (a kernel that imports
+# torch); the two that never return take all of it, the one whose cell never returns a third
 
 
 def digests(*folders):
