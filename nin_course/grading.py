@@ -201,8 +201,9 @@ def _as_number(got, name):
 def check_count(name, got, expected, source="", hint=""):
     """`got` must equal the whole number `expected` (computed by the package, see `source`)."""
     got = _as_number(got, name)
-    if got != int(got):
-        raise AssertionError(f"{name} should be a whole number, but it is {got:g}")
+    if got != int(got):  # the hint too: a fraction is often the hinted mistake (MiB for bytes)
+        raise AssertionError(f"{name} should be a whole number, but it is {got:g}"
+                             + (f". {hint}" if hint else ""))
     if int(got) != expected:
         where = f" ({source})" if source else ""
         raise AssertionError(f"{name} is {int(got):,}; expected {expected:,}{where}"

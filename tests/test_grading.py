@@ -79,6 +79,9 @@ def test_check_count_compares_whole_numbers_with_a_hint():
     message = fails(g.check_count, "n", 14048, 1760, source="num_parameters(block)", hint="h")
     assert message == "n is 14,048; expected 1,760 (num_parameters(block)). h"
     assert "whole number" in fails(g.check_count, "n", 1760.5, 1760)
+    # megabytes where bytes were asked: a fraction, and its hint is shown all the same
+    mib = fails(g.check_count, "memory", 1589.25, 1589.25 * 2**20, hint="bytes, not MiB")
+    assert "whole number" in mib and mib.endswith("bytes, not MiB")
     assert "should be a number" in fails(g.check_count, "n", "1760", 1760)
 
 
