@@ -196,34 +196,99 @@ def memory_estimate(model, input_shape, batch_size=None, dtype=torch.float32, op
     - weights: all parameters and buffers; gradients: one per trainable parameter;
     - optimizer state: `optimizer_slots` tensors per trainable parameter (0 for plain SGD,
       1 for SGD with momentum, 2 for Adam);
-    - activations: the input plus the output of every leaf module call (conv, ReLU, pool,
-      dropout, flatten ...), each counted once: the ReLU output that the next conv reads is
-      counted once, as the ReLU's. This errs high: autograd frees a conv's output once a ReLU
-      (not in place) has read it, though it keeps max-pool indices and dropout masks, which
-      are not counted.
-    Inference = weights + the largest input + output of one leaf call, taking the calls as a
-    chain (input -> leaf 1 -> leaf 2 ...): an activation is freed once the next layer has read it.
+    - activations: what autograd keeps for the backward pass, measured by `saved_for_backward`
+      (saved-tensor hooks): each layer keeps what its backward needs. A convolution or a linear
+      layer keeps its input, a ReLU its output, a max pool its input and the int64 indices of
+      its maxima, dropout its mask; each tensor is counted once. So a convolution's own output
+      is not kept when a ReLU follows it: the ReLU's output is, and the next layer reads it.
+      Measured on two and three examples and extrapolated to `batch_size` (it is affine in
+      the batch size); floating-point tensors are scaled to `dtype`, indices stay int64.
+    Inference = weights + the input batch + the largest pair of consecutive outputs of the
+    leaf calls after it, taking the calls as a chain (input -> leaf 1 -> leaf 2 ...): an
+    activation is freed once the next layer has read it, but the input is held by the caller.
     Returns a dict: 'batch_size', and bytes 'weights', 'gradients', 'optimizer_state',
-    'activations', 'training', 'inference_activations', 'inference'.
+    'activations', 'training', 'inference_activations' (input included), 'inference'.
     """
-    return _memory(model, _trace(model, input_shape, batch_size), dtype, optimizer_slots)
+    trace = _trace(model, input_shape, batch_size)
+    return _memory(model, trace, _saved_by_layer(model, trace, dtype), dtype, optimizer_slots)
 
 
-def _memory(model, trace, dtype, optimizer_slots):
+def _memory(model, trace, saved, dtype, optimizer_slots):
     if not isinstance(optimizer_slots, numbers.Integral) or optimizer_slots < 0:
         raise ValueError("optimizer_slots is the number of state tensors per parameter: 0 for SGD, "
                          f"1 for SGD with momentum, 2 for Adam; got {optimizer_slots!r}")
     per_element = _element_size(dtype)
-    chain = [math.prod(trace.input_shape)] + [numel for _, numel in trace.leaves]
     batch = trace.batch_size * per_element  # bytes per activation element, whole batch
+    outputs = [numel for _, numel in trace.leaves]
+    largest = max([outputs[0], *map(sum, zip(outputs, outputs[1:]))], default=0)
     weights = sum(t.numel() for t in [*model.parameters(), *model.buffers()]) * per_element
     gradients = count_parameters(model) * per_element
     memory = {"batch_size": trace.batch_size, "weights": weights, "gradients": gradients,
-              "optimizer_state": optimizer_slots * gradients, "activations": sum(chain) * batch,
-              "inference_activations": max(map(sum, zip(chain, chain[1:])), default=0) * batch}
+              "optimizer_state": optimizer_slots * gradients, "activations": sum(saved.values()),
+              "inference_activations": (math.prod(trace.input_shape) + largest) * batch}
     memory["training"] = weights + gradients + memory["optimizer_state"] + memory["activations"]
     memory["inference"] = weights + memory["inference_activations"]
     return memory
+
+
+def _saved_tensors(model, example, batch_size):
+    """What autograd keeps in one training forward of a copy of `model` (float32) on a batch.
+
+    {(owner, kind): bytes}, each storage counted once, parameters and buffers left out: owner
+    is the name of the leaf module whose forward saved it first, 'input' for the input batch,
+    '' for what the model's own forward() saved outside its leaves; kind is 'floating',
+    'integer' (max-pool indices) or 'bool' (dropout masks).
+    """
+    model = copy.deepcopy(model).to(torch.float32).train()  # batch norm's statistics stay put
+    X = torch.randn(batch_size, *example, device=_device_dtype(model).get("device"))
+    skip = {t.untyped_storage().data_ptr() for t in [*model.parameters(), *model.buffers()]}
+    seen, kept, inside = set(), {}, []  # inside: the leaf modules running now
+
+    def pack(t):
+        address = t.untyped_storage().data_ptr()
+        if address not in skip and address not in seen:
+            seen.add(address)
+            owner = "input" if address == X.untyped_storage().data_ptr() else (
+                inside[-1] if inside else "")
+            kind = ("floating" if t.is_floating_point() else
+                    "bool" if t.dtype == torch.bool else "integer")
+            kept[owner, kind] = kept.get((owner, kind), 0) + t.untyped_storage().nbytes()
+        return t
+
+    def enter(name):
+        return lambda module, args: inside.append(name)  # returns None: the input stays
+
+    def leave(module, args, output):
+        inside.pop()  # returns None: the output stays
+
+    handles = []
+    for name, module in model.named_modules():
+        if not any(module.children()):
+            handles += [module.register_forward_pre_hook(enter(name)),
+                        module.register_forward_hook(leave)]
+    try:
+        with torch.autograd.graph.saved_tensors_hooks(pack, lambda t: t):
+            model(X)
+    finally:
+        for handle in handles:
+            handle.remove()
+    return kept
+
+
+def _saved_by_layer(model, trace, dtype):
+    """{owner: bytes} kept for backward on a batch of trace.batch_size, in `dtype`, from
+    `_saved_tensors` on 2 and 3 examples, extrapolated: the bytes are affine in the batch size
+    (batch norm keeps a few per-channel statistics whatever the batch; 2, not 1, so that it
+    can train). Floating-point bytes are scaled from float32 to `dtype`."""
+    scale = _element_size(dtype) / 4
+    two, three = (_saved_tensors(model, trace.input_shape, n) for n in (2, 3))
+    saved = {}
+    for key in two.keys() | three.keys():
+        a, b = two.get(key, 0), three.get(key, 0)
+        n_bytes = a + (b - a) * (trace.batch_size - 2)
+        owner, kind = key
+        saved[owner] = saved.get(owner, 0) + round(n_bytes * (scale if kind == "floating" else 1))
+    return saved
 
 
 def saved_for_backward(model, input_shape, batch_size=None):
@@ -237,26 +302,11 @@ def saved_for_backward(model, input_shape, batch_size=None):
     and a ReLU its output, so a convolution's own output is not kept when a ReLU follows it.
     """
     example, batch_size = _check_input_shape(model, input_shape, batch_size)
-    model = copy.deepcopy(model).train()  # a copy: batch norm's running statistics stay put
-    X = torch.randn(batch_size, *example, **_device_dtype(model))
-    skip = {t.untyped_storage().data_ptr() for t in [*model.parameters(), *model.buffers()]}
-    kept = {}  # storage address -> (bytes, kind)
-
-    def pack(t):
-        address = t.untyped_storage().data_ptr()
-        if address not in skip and address not in kept:
-            kind = ("input" if address == X.untyped_storage().data_ptr() else "floating"
-                    if t.is_floating_point() else "bool" if t.dtype == torch.bool else "integer")
-            kept[address] = (t.untyped_storage().nbytes(), kind)
-        return t
-
-    with torch.autograd.graph.saved_tensors_hooks(pack, lambda t: t):
-        model(X)
-    sizes = {kind: sum(n for n, k in kept.values() if k == kind)
-             for kind in ("input", "floating", "integer", "bool")}
-    sizes["floating"] += sizes["input"]
-    return {"batch_size": batch_size, **sizes,
-            "total": sizes["floating"] + sizes["integer"] + sizes["bool"]}
+    kept = _saved_tensors(model, example, batch_size)
+    sizes = {kind: sum(n for (_, k), n in kept.items() if k == kind)
+             for kind in ("floating", "integer", "bool")}
+    return {"batch_size": batch_size, "input": kept.get(("input", "floating"), 0), **sizes,
+            "total": sum(sizes.values())}
 
 
 def profile_peak_memory(model, input_shape, batch_size=None, train=True):
@@ -293,28 +343,32 @@ def resource_table(model, input_shape, batch_size=None, dtype=torch.float32, dep
     - 'FLOPs/example': forward FLOPs for one example, from FlopCounterMode (a multiply-add is
       2 FLOPs; ReLU, pooling, dropout and biases count 0); 'MACs/example' = FLOPs / 2;
     - 'output bytes': the layer's output for the whole batch, in `dtype`;
-    - 'saved bytes': what training keeps of the layer for backward, for the whole batch: the
-      outputs of its leaf modules (the rule of `memory_estimate`, whose 'activations' is the
-      total of this column).
+    - 'saved bytes': what autograd keeps of the layer for backward, for the whole batch,
+      measured (`memory_estimate`, whose 'activations' is the total of this column): a
+      convolution keeps its input, which the row of the layer before it already counts, and a
+      ReLU its output; a max pool adds its indices. The 'input' row: the input batch, which the
+      first layer keeps.
     A row '(other)' holds what no layer accounts for (work done in a forward() itself).
     """
     trace = _trace(model, input_shape, batch_size, depth)
+    saved = _saved_by_layer(model, trace, dtype)
     per_element = _element_size(dtype) * trace.batch_size  # bytes per element, whole batch
     input_numel = math.prod(trace.input_shape)
-    rows = [_row("input", "", trace.input_shape, 0, 0, input_numel, input_numel, per_element)]
+    rows = [_row("input", "", trace.input_shape, 0, 0, input_numel, saved.get("input", 0),
+                 per_element)]
     for name, module in trace.rows:
-        saved = sum(n for leaf, n in trace.leaves
-                    if name in ("", leaf) or leaf.startswith(name + "."))  # leaves inside it
+        kept = sum(n for owner, n in saved.items() if owner != "input" and owner and (
+            name in ("", owner) or owner.startswith(name + ".")))  # leaves inside it
         rows.append(_row(name or "(model)", type(module).__name__, trace.shapes.get(name),
                          count_parameters(module), trace.flops.get(name, 0),
-                         trace.numels.get(name, 0), saved, per_element))
+                         trace.numels.get(name, 0), kept, per_element))
     total = _row("total", "", None, count_parameters(model), trace.total_flops, None,
-                 input_numel + sum(n for _, n in trace.leaves), per_element)
+                 sum(saved.values()), per_element)
     other = [total[k] - sum(row[k] for row in rows)
              for k in ("params", "FLOPs/example", "saved bytes")]
     if any(other):
         rows.append(_row("(other)", "outside the layers", None, other[0], other[1], None,
-                         other[2] // per_element, per_element))
+                         other[2], per_element))
     table = pd.DataFrame(rows + [total])
     for column in ("output bytes", "saved bytes"):
         table[column] = table[column].astype("Int64")  # <NA> where a sum would mean nothing
@@ -322,13 +376,12 @@ def resource_table(model, input_shape, batch_size=None, dtype=torch.float32, dep
     return table
 
 
-def _row(layer, kind, shape, params, flops, output_numel, saved_numel, per_element):
-    """One row of the table; element counts become bytes (None stays None)."""
-    def to_bytes(numel):
-        return None if numel is None else numel * per_element
+def _row(layer, kind, shape, params, flops, output_numel, saved_bytes, per_element):
+    """One row of the table; the output's element count becomes bytes (None stays None)."""
     return {"layer": layer, "type": kind, "output shape": shape, "params": params,
             "FLOPs/example": flops, "MACs/example": flops // 2,
-            "output bytes": to_bytes(output_numel), "saved bytes": to_bytes(saved_numel)}
+            "output bytes": None if output_numel is None else output_numel * per_element,
+            "saved bytes": saved_bytes}
 
 
 def resource_summary(model, input_shape, batch_size=None, dtype=torch.float32, optimizer_slots=1):
@@ -342,7 +395,8 @@ def resource_summary(model, input_shape, batch_size=None, dtype=torch.float32, o
     trace = _trace(model, input_shape, batch_size)
     summary = {"params": count_parameters(model), "flops_per_example": trace.total_flops,
                "macs_per_example": trace.total_flops // 2,
-               **_memory(model, trace, dtype, optimizer_slots)}
+               **_memory(model, trace, _saved_by_layer(model, trace, dtype), dtype,
+                         optimizer_slots)}
     for train, key in ((True, "training_measured"), (False, "inference_measured")):
         measurable = torch.cuda.is_available() and (optimizer_slots in OPTIMIZERS or not train)
         summary[key] = measure_peak_memory(model, trace.input_shape, trace.batch_size,
