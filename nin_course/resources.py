@@ -16,6 +16,8 @@ each of them into its children (the convolutions and ReLUs of a block), and so o
 import copy
 import math
 import numbers
+import os
+import sys
 from contextlib import contextmanager
 from dataclasses import dataclass
 
@@ -309,6 +311,21 @@ def saved_for_backward(model, input_shape, batch_size=None):
             "total": sum(sizes.values())}
 
 
+@contextmanager
+def _quiet_stderr():
+    """Silence file descriptor 2 in the block: the profiler's C++ side logs its start and stop
+    (and, without a GPU, a failed device count) there, which a notebook would show."""
+    sys.stderr.flush()
+    saved = os.dup(2)
+    try:
+        with open(os.devnull, "w") as null:
+            os.dup2(null.fileno(), 2)
+            yield
+    finally:
+        os.dup2(saved, 2)
+        os.close(saved)
+
+
 def profile_peak_memory(model, input_shape, batch_size=None, train=True):
     """Peak bytes that one step of `model` (float32, on the CPU) allocates beyond what is held
     before it (the weights, the input batch), from torch.profiler's allocation events.
@@ -321,7 +338,7 @@ def profile_peak_memory(model, input_shape, batch_size=None, train=True):
     example, batch_size = _check_input_shape(model, input_shape, batch_size)
     model = copy.deepcopy(model).to("cpu", torch.float32).train(train)
     X = torch.randn(batch_size, *example)
-    with profile(activities=[ProfilerActivity.CPU], profile_memory=True) as prof:
+    with _quiet_stderr(), profile(activities=[ProfilerActivity.CPU], profile_memory=True) as prof:
         if train:
             sum(t.sum() for t in _tensors(model(X))).backward()
         else:
