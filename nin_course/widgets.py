@@ -63,14 +63,19 @@ class ConvCostExplorer(LiveControl):
         return (self.in_channels, self.out_channels, self.kernel_size, self.size)
 
     def costs(self):
-        """{'kxk': (parameters, FLOPs), '1x1': (parameters, FLOPs)} for the current values."""
+        """{'kxk': (parameters, FLOPs), '1x1': (parameters, FLOPs)} for the current values.
+
+        The keys are fixed, not '3x3', '5x5', ...: at kernel_size=1 those two would be one key.
+        """
         c_in, c_out, k, size = (s.value for s in self.sliders)
-        return {f"{k}x{k}": conv_cost(c_in, c_out, k, size, size),
+        return {"kxk": conv_cost(c_in, c_out, k, size, size),
                 "1x1": conv_cost(c_in, c_out, 1, size, size)}
 
     def rows(self):
         """[(label, parameters, FLOPs)] as formatted strings: the kxk conv, the 1x1, their ratio."""
-        (k_label, (k_params, k_flops)), (_, (p1, f1)) = self.costs().items()
+        costs, k = self.costs(), self.kernel_size.value
+        (k_params, k_flops), (p1, f1) = costs["kxk"], costs["1x1"]
+        k_label = f"{k}x{k}"
         return [(f"{k_label} conv", f"{k_params:,}", f"{k_flops:,}"),
                 ("1x1 conv", f"{p1:,}", f"{f1:,}"),
                 (f"{k_label} / 1x1", f"{k_params / p1:.2f}×", f"{k_flops / f1:.2f}×")]

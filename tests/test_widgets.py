@@ -22,7 +22,7 @@ def test_moving_a_slider_updates_the_displayed_numbers():
     explorer.in_channels.value = 24
     explorer.size.value = 10
     assert explorer.output.value != before
-    assert explorer.costs() == {"5x5": conv_cost(24, 32, 5, 10, 10),
+    assert explorer.costs() == {"kxk": conv_cost(24, 32, 5, 10, 10),
                                 "1x1": conv_cost(24, 32, 1, 10, 10)}
     params, flops = conv_cost(24, 32, 5, 10, 10)
     params1, flops1 = conv_cost(24, 32, 1, 10, 10)
@@ -57,3 +57,27 @@ def test_kernel_sizes_are_odd_and_checked():
     assert all(k % 2 == 1 for k in KERNEL_SIZES)
     with pytest.raises(ValueError, match="kernel_size"):
         conv_cost_explorer(kernel_size=4)
+
+
+@pytest.mark.parametrize("kernel_size", KERNEL_SIZES)
+def test_every_kernel_size_the_slider_offers_builds_and_agrees_with_conv_cost(kernel_size):
+    explorer = ConvCostExplorer(in_channels=12, out_channels=20, kernel_size=kernel_size, size=9)
+    assert explorer.kernel_size.options == KERNEL_SIZES  # the slider offers exactly these
+    params, flops = conv_cost(12, 20, kernel_size, 9, 9)
+    params1, flops1 = conv_cost(12, 20, 1, 9, 9)
+    assert explorer.costs() == {"kxk": (params, flops), "1x1": (params1, flops1)}
+    k = kernel_size
+    assert [row[0] for row in explorer.rows()] == [f"{k}x{k} conv", "1x1 conv", f"{k}x{k} / 1x1"]
+    assert explorer.rows()[2][2] == f"{k * k:.2f}×"  # FLOPs ratio k^2, hand count
+    for number in (params, flops, params1, flops1):
+        assert f"{number:,}" in explorer.output.value and f"{number:,}" in explorer.text()
+
+
+@pytest.mark.parametrize("kernel_size", KERNEL_SIZES)
+def test_dragging_the_kernel_slider_to_every_size_updates_the_table(kernel_size):
+    explorer = ConvCostExplorer(in_channels=12, out_channels=20, kernel_size=3, size=9)
+    explorer.kernel_size.value = kernel_size  # the observer recomputes, as on a drag
+    params, flops = conv_cost(12, 20, kernel_size, 9, 9)
+    assert explorer.costs()["kxk"] == (params, flops)
+    assert f"{flops:,}" in explorer.output.value
+    assert f"kernel_size={kernel_size})" in explorer.text()
