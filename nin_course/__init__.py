@@ -3,8 +3,8 @@ from .checkpoints import History, load_checkpoint, save_checkpoint, seed_everyth
 from .classmaps import ClassMapViewer, class_maps, overlay, plot_class_maps, upsample
 from .config import Runtime, TrainConfig
 from .compare import compare_models, copy_weights_by_order, readable
-from .data import (DATASETS, DataNotFoundError, ImageArrays, cache_dir, data_root,
-                   load_arrays)
+from .data import (DATASETS, DataFileError, DataNotFoundError, ImageArrays, cache_dir,
+                   data_root, load_arrays)
 from .layers import (GlobalAvgPool2d, MLPConv, conv1x1, conv1x1_from_linear, global_avg_pool,
                      linear_at_every_pixel, unfold_patches)
 from .loaders import ArrayLoader, channel_stats, load_data, subset
@@ -30,7 +30,8 @@ __all__ = [
     "PROFILES", "Profile", "get_profile",
     "conv_cost", "count_parameters", "format_bytes", "format_count", "measure_peak_memory",
     "memory_estimate", "resource_summary", "resource_table",
-    "DATASETS", "DataNotFoundError", "ImageArrays", "cache_dir", "data_root", "load_arrays",
+    "DATASETS", "DataFileError", "DataNotFoundError", "ImageArrays", "cache_dir", "data_root",
+    "load_arrays",
     "ArrayLoader", "channel_stats", "load_data", "subset",
     "TrainConfig", "Runtime", "RunSpec", "TrainingStuckError", "evaluate", "fit", "pick_device",
     "History", "load_checkpoint", "save_checkpoint", "seed_everything",

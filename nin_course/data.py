@@ -7,24 +7,33 @@
 2. otherwise torchvision's own files, loaded by torchvision's dataset classes (downloaded into
    the root if allowed), then saved as a prepared copy in the cache so that the next start is fast;
 3. and otherwise raises DataNotFoundError, which names the files it expected.
+A file that is there but damaged (truncated, miscounted, not what its name says) raises
+DataFileError instead, naming the file and how to replace it (see datafiles.py).
 
 The package never writes a prepared file into the data root: the root is the learner's (or a
 shared, read-only) folder. Its prepared copies go to the cache folder (NIN_COURSE_CACHE, default
 ~/.cache/nin_course), each recording the name, size and modification time of the files it was
 made from, so that a copy whose sources changed is made again.
 """
+import lzma
 import os
 import tempfile
 import warnings
 import zipfile
+import zlib
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
+from .datafiles import (DataFileError, damaged_message, fashion_problems, md5_problems,
+                        prepared_damaged_message)
+
 DATA_ENV = "NIN_COURSE_DATA"
 CACHE_ENV = "NIN_COURSE_CACHE"
 PREPARED_KEYS = ("x_train", "y_train", "x_test", "y_test", "classes")
+# what reading a damaged .npz raises: truncated, bad CRC, broken LZMA or deflate stream
+NPZ_ERRORS = (OSError, EOFError, zipfile.BadZipFile, lzma.LZMAError, zlib.error)
 
 
 @dataclass(frozen=True)
@@ -77,7 +86,7 @@ class ImageArrays:
 
     def __post_init__(self):
         where = self.source or f"ImageArrays({self.name!r})"
-        self.classes = [str(c) for c in self.classes]
+        self.classes = [c.decode() if isinstance(c, bytes) else str(c) for c in self.classes]
         for split in ("train", "test"):
             x = _check_images(getattr(self, f"x_{split}"), f"x_{split}", where)
             y = _check_labels(getattr(self, f"y_{split}"), f"y_{split}", len(self.classes), where)
@@ -180,30 +189,53 @@ def load_arrays(name, root=None, download=True):
 def read_prepared(path, name=None):
     """Read and check a prepared .npz file: keys x_train, y_train, x_test, y_test, classes."""
     path = Path(path)
-    try:
-        npz = np.load(path, allow_pickle=False)
-    except (OSError, ValueError, zipfile.BadZipFile, EOFError) as err:
-        raise ValueError(f"could not read prepared file {path}: {err}. Re-create it, or delete "
-                         "it to load torchvision's files instead") from err
-    if not isinstance(npz, np.lib.npyio.NpzFile):
-        raise ValueError(f"prepared file {path} is a single .npy array, not an .npz archive; "
-                         f"write it with np.savez(path, {'=..., '.join(PREPARED_KEYS)}=...)")
+    npz = _open_npz(path)
     with npz:
         missing = [key for key in PREPARED_KEYS if key not in npz.files]
         if missing:
             raise ValueError(f"prepared file {path} lacks the key(s) {', '.join(missing)}; it "
                              f"must hold {', '.join(PREPARED_KEYS)} (classes as strings)")
-        try:
-            arrays = {key: npz[key] for key in PREPARED_KEYS}
-        except ValueError as err:  # an object array, which needs allow_pickle
-            raise ValueError(f"prepared file {path} holds Python objects, which are not loaded "
-                             "(pickles can run code); store classes as strings: "
-                             "np.array(classes, dtype=str)") from err
+        arrays = {key: _read_member(npz, key, path) for key in PREPARED_KEYS}
     if arrays["classes"].ndim != 1:
         raise ValueError(f"prepared file {path}: classes must be a 1-d array of names; "
                          f"got shape {arrays['classes'].shape}")
     name = name or path.stem
     return ImageArrays(name, **arrays, source=f"prepared file {path}")
+
+
+def _open_npz(path):
+    """np.load(path) without pickles, as an NpzFile; DataFileError if it is not an .npz archive."""
+    if path.is_file() and not zipfile.is_zipfile(path):
+        with open(path, "rb") as f:
+            is_npy = f.read(6) == b"\x93NUMPY"
+        if is_npy:
+            raise ValueError(f"prepared file {path} is a single .npy array, not an .npz archive; "
+                             f"write it with np.savez(path, {'=..., '.join(PREPARED_KEYS)}=...)")
+        # np.load would take it for a pickle and advise allow_pickle=True: never do that
+        raise DataFileError(prepared_damaged_message(path, "it is not a whole .npz (zip) archive"))
+    try:
+        return np.load(path, allow_pickle=False)
+    except FileNotFoundError:
+        raise
+    except (*NPZ_ERRORS, ValueError) as err:
+        raise DataFileError(prepared_damaged_message(path, f"{type(err).__name__}: {err}")) \
+            from err
+
+
+def _read_member(npz, key, path):
+    """The array `key` of the open prepared file `npz`; a clear error if it cannot be read."""
+    try:
+        return npz[key]
+    except NPZ_ERRORS as err:
+        raise DataFileError(prepared_damaged_message(
+            path, f"its array {key} cannot be read ({type(err).__name__}: {err})")) from err
+    except ValueError as err:
+        if "allow_pickle" not in str(err):
+            raise DataFileError(prepared_damaged_message(
+                path, f"its array {key} cannot be read ({err})")) from err
+        raise ValueError(f"prepared file {path} holds Python objects in {key}, which are not "
+                         "loaded (pickles can run code); store classes as strings: "
+                         "np.array(classes, dtype=str)") from None
 
 
 def save_prepared(arrays, path):
@@ -236,8 +268,8 @@ def _read_cache(cached, sources, name):
             arrays = {key: npz[key] for key in PREPARED_KEYS}
         return ImageArrays(name, **arrays, source=f"cache {cached} (made from {made_from[0]}"
                                                   f"{' ...' if len(made_from) > 1 else ''})")
-    except (OSError, KeyError, ValueError, zipfile.BadZipFile, EOFError):
-        return None  # absent, stale or broken: the caller rebuilds it
+    except (*NPZ_ERRORS, KeyError, ValueError):
+        return None  # absent, stale or broken: the caller rebuilds it (the cache is ours)
 
 
 def _save(arrays, path, sources):
@@ -275,15 +307,34 @@ def _load_torchvision(name, root, download):
     import torchvision
     source = SOURCES[name]
     dataset_class = getattr(torchvision.datasets, source.torchvision_class)
+    check_files(name, root)  # before torchvision, which calls a truncated file "not found"
     try:
         train, test = [dataset_class(root, train=is_train, download=download)
                        for is_train in (True, False)]
-    except (URLError, OSError, RuntimeError) as err:
-        raise DataNotFoundError(_not_found_message(name, root, download, err)) from err
+    except Exception as err:  # torchvision raises AssertionError, TypeError ... for bad files
+        check_files(name, root, thorough=True)
+        if isinstance(err, (URLError, OSError, RuntimeError)):
+            raise DataNotFoundError(_not_found_message(name, root, download, err)) from err
+        raise
     x_train, y_train = _to_arrays(train)
     x_test, y_test = _to_arrays(test)
     return ImageArrays(name, x_train, y_train, x_test, y_test, list(train.classes),
                        source=f"torchvision {source.torchvision_class} files in {root}")
+
+
+def check_files(name, root, thorough=False):
+    """Raise DataFileError, naming them, if any of torchvision's files for `name` in `root` is
+    damaged. Quick: Fashion-MNIST's IDX headers and sizes; thorough: every MD5 torchvision has."""
+    source, files = SOURCES[name], expected_files(name, root)
+    if name == "fashion-mnist":
+        problems = fashion_problems(files[0].parent, thorough)
+    elif thorough:
+        archive = {"cifar10": "cifar-10-python.tar.gz", "cifar100": "cifar-100-python.tar.gz"}
+        problems = md5_problems(files, Path(root) / archive[name], source.torchvision_class)
+    else:
+        problems = []
+    if problems:
+        raise DataFileError(damaged_message(source.title, root, problems, DATA_ENV))
 
 
 def _to_arrays(dataset):
@@ -294,9 +345,11 @@ def _to_arrays(dataset):
 
 
 def _not_found_message(name, root, download, err):
-    files = "\n".join(f"  {path}{'' if path.exists() else '  (missing)'}"
-                      for path in expected_files(name, root))
+    paths = expected_files(name, root)
+    files = "\n".join(f"  {path}{_file_state(path)}" for path in paths)
     why = "download=False" if not download else f"the download failed: {err}"
+    if all(path.exists() for path in paths):  # and check_files found nothing wrong with them
+        why = f"torchvision could not read them: {type(err).__name__}: {err}"
     return (f"{SOURCES[name].title} is not in {root} ({_root_origin(root)}) and could not be "
             f"fetched ({why}).\n"
             f"Expected torchvision's files:\n{files}\n"
@@ -306,6 +359,15 @@ def _not_found_message(name, root, download, err):
             f"Put them in {root} (online, with download=True, torchvision downloads them "
             f"there), or point {DATA_ENV} at the folder that holds them, e.g. "
             f"{DATA_ENV}=/path/to/data make lab" + _relative_hint(root))
+
+
+def _file_state(path):
+    """'' for a file that is there, else why not, in words (a .gz that download=True unpacks)."""
+    if path.exists():
+        return ""
+    if path.with_name(path.name + ".gz").exists():
+        return "  (missing; its .gz is there: download=True unpacks it, offline too)"
+    return "  (missing)"
 
 
 def _root_origin(root):

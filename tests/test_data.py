@@ -12,9 +12,9 @@ import numpy as np
 import pytest
 import torchvision
 
-from nin_course import data
-from nin_course.data import (CACHE_ENV, DATA_ENV, DATASETS, DataNotFoundError, ImageArrays,
-                             expected_files, load_arrays, prepared_path, read_prepared)
+from nin_course import data, datafiles
+from nin_course.data import (CACHE_ENV, DATA_ENV, DATASETS, DataFileError, DataNotFoundError,
+                             ImageArrays, expected_files, load_arrays, prepared_path, read_prepared)
 
 SHARED_DATA = Path(os.environ.get(DATA_ENV) or Path(__file__).parents[1].parent / "shared" / "data")
 
@@ -352,7 +352,7 @@ def test_unreadable_prepared_file(tmp_path):
     path = prepared_path("cifar100", tmp_path)
     path.parent.mkdir()
     path.write_bytes(b"not a zip archive")
-    with pytest.raises(ValueError, match=f"could not read prepared file {path}"):
+    with pytest.raises(DataFileError, match=f"{path} is not a readable prepared data file"):
         read_prepared(path)
 
 
@@ -378,3 +378,139 @@ def test_real_cifar100_subset_via_cache(monkeypatch):
     again = load_arrays("cifar100", root=SHARED_DATA)
     assert again.source.startswith("cache")
     np.testing.assert_array_equal(again.x_train, arrays.x_train)
+
+
+# --- damaged files: named, with how to replace them, and nothing written ------------------------
+
+def truncate(path, keep):
+    path.write_bytes(path.read_bytes()[:keep])
+
+
+def set_header(path, index, value):
+    """Overwrite the `index`-th big-endian 4-byte word of an IDX header (0: the magic number)."""
+    raw = bytearray(path.read_bytes())
+    raw[4 * index:4 * index + 4] = struct.pack(">I", value)
+    path.write_bytes(bytes(raw))
+
+
+@pytest.mark.parametrize("file, damage, problem", [
+    ("train-images-idx3-ubyte", lambda p: truncate(p, 1000), "but it has 1,000 bytes"),
+    ("t10k-labels-idx1-ubyte", lambda p: set_header(p, 1, 7), "announces 7 values"),
+    ("train-labels-idx1-ubyte", lambda p: set_header(p, 0, 0x99), "magic number is 153, not 2049"),
+    ("t10k-images-idx3-ubyte", lambda p: truncate(p, 5), "fewer than the 16 of its IDX header"),
+])
+@pytest.mark.parametrize("download", [False, True])
+def test_a_damaged_idx_file_is_named(file, damage, problem, download, tmp_path):
+    root = tmp_path / "data"
+    write_fashion_mnist(root, np.random.default_rng(7))
+    path = root / "FashionMNIST" / "raw" / file
+    damage(path)
+    before = files_in(root)
+    with pytest.raises(DataFileError) as info:  # not "not found", not a bare AssertionError
+        load_arrays("fashion-mnist", root=root, download=download)
+    message = str(info.value)
+    assert f"{path}: it" in message and problem in message
+    assert "Delete it and load again with download=True" in message and DATA_ENV in message
+    assert message.count(str(root / "FashionMNIST")) == 1  # only the damaged file is listed
+    assert files_in(root) == before and not (tmp_path / "cache" / "prepared").exists()
+
+
+def test_images_and_labels_of_different_counts_are_named(tmp_path):
+    root = tmp_path / "data"
+    write_fashion_mnist(root, np.random.default_rng(8), num_train=12)
+    labels = root / "FashionMNIST" / "raw" / "train-labels-idx1-ubyte"
+    write_idx(labels, np.zeros(11, dtype=np.uint8))  # whole, but one label short
+    with pytest.raises(DataFileError, match=f"{labels}: it holds 11 labels, but "
+                                            "train-images-idx3-ubyte holds 12 images"):
+        load_arrays("fashion-mnist", root=root)
+
+
+def test_a_damaged_gz_download_is_named(tmp_path, offline, monkeypatch):
+    """torchvision's layout after an interrupted download: .gz files, one cut short; offline,
+    torchvision would say only that the download failed."""
+    raw = tmp_path / "FashionMNIST" / "raw"
+    raw.mkdir(parents=True)
+    for file in FASHION_FILES:
+        (raw / f"{file}.gz").write_bytes(b"\x1f\x8b" + bytes(100))
+    with pytest.raises(DataFileError) as info:
+        load_arrays("fashion-mnist", root=tmp_path, download=True)
+    assert f"{raw / 'train-images-idx3-ubyte.gz'}: its MD5 is" in str(info.value)
+    assert "not torchvision's 8d4fb7e6c68d591d4c3dfef9ec88bf0d" in str(info.value)
+    monkeypatch.setattr(datafiles, "md5_problem", lambda path, md5: None)  # intact .gz files
+    with pytest.raises(DataNotFoundError, match=r"\(missing; its .gz is there: download=True"):
+        load_arrays("fashion-mnist", root=tmp_path, download=False)
+
+
+def test_a_damaged_cifar_batch_is_named(tmp_path, monkeypatch):
+    root = tmp_path / "data"
+    write_cifar("cifar10", root, np.random.default_rng(9), monkeypatch)
+    monkeypatch.undo()  # torchvision checks the MD5s again, as it does for a learner
+    monkeypatch.setenv(CACHE_ENV, str(tmp_path / "cache"))
+    with pytest.raises(DataFileError) as info:
+        load_arrays("cifar10", root=root, download=False)
+    batch = root / "cifar-10-batches-py" / "data_batch_1"
+    assert f"{batch}: its MD5 is" in str(info.value) and "7 files are damaged" in str(info.value)
+
+
+def write_lzma_npz(path, **contents):
+    """An .npz whose members are LZMA-compressed, as the shared CIFAR files are."""
+    with zipfile.ZipFile(path, "w", compression=zipfile.ZIP_LZMA) as archive:
+        for key, array in contents.items():
+            with archive.open(f"{key}.npy", "w") as member:
+                np.lib.format.write_array(member, array)
+
+
+def flip_byte(path, offset):
+    raw = bytearray(path.read_bytes())
+    raw[offset] ^= 0xFF
+    path.write_bytes(bytes(raw))
+
+
+def flip_in_member(path, member="x_train.npy", at=20):
+    """Flip a byte `at` bytes into the (stored or compressed) data of a zip member."""
+    with zipfile.ZipFile(path) as archive:
+        offset = archive.getinfo(member).header_offset
+    local_header = path.read_bytes()[offset:offset + 30]  # name and extra lengths at 26..30
+    name_length, extra_length = struct.unpack("<HH", local_header[26:30])
+    flip_byte(path, offset + 30 + name_length + extra_length + at)
+
+
+@pytest.mark.parametrize("write, damage, why", [
+    (np.savez, lambda p: p.write_bytes(os.urandom(4000)), "not a whole .npz"),
+    (np.savez, lambda p: truncate(p, p.stat().st_size // 2), "not a whole .npz"),
+    (np.savez, flip_in_member, r"array x_train cannot be read \(BadZipFile: Bad CRC"),
+    (write_lzma_npz, flip_in_member, r"x_train cannot be read \(LZMAError"),
+    (np.savez_compressed, flip_in_member, r"x_train cannot be read \((BadZipFile|error)"),
+])
+def test_a_damaged_prepared_file_is_named(write, damage, why, tmp_path):
+    path = prepared_path("cifar10", tmp_path / "data")
+    path.parent.mkdir(parents=True)
+    write(path, **good_prepared())
+    damage(path)
+    with pytest.raises(DataFileError, match=f"{path} is not a readable prepared data file: "
+                                            f"it.*{why}") as info:
+        load_arrays("cifar10", root=tmp_path / "data")
+    assert "allow_pickle" not in str(info.value)  # numpy's advice to load pickles is not passed on
+    assert "or delete it: the package then loads torchvision's files" in str(info.value)
+
+
+def test_a_damaged_cached_copy_is_made_again(tmp_path):
+    """The cache is the package's own: a damaged copy there is replaced, without a word."""
+    root = tmp_path / "data"
+    written = write_fashion_mnist(root, np.random.default_rng(10))
+    load_arrays("fashion-mnist", root=root)
+    cached = tmp_path / "cache" / "prepared" / "fashion-mnist.npz"
+    for damage in (flip_in_member, lambda p: truncate(p, 3000),
+                   lambda p: p.write_bytes(os.urandom(3000))):
+        damage(cached)
+        assert load_arrays("fashion-mnist", root=root).source.startswith("torchvision")
+        assert_arrays_equal(load_arrays("fashion-mnist", root=root), *written)
+
+
+def test_class_names_stored_as_bytes_are_decoded(tmp_path):
+    contents = good_prepared()
+    contents["classes"] = np.array([b"c0", b"c1", "c\u00e9".encode()])  # dtype S: bytes
+    path = prepared_path("cifar10", tmp_path)
+    path.parent.mkdir()
+    np.savez(path, **contents)
+    assert load_arrays("cifar10", root=tmp_path).classes == ["c0", "c1", "c\u00e9"]
