@@ -4,16 +4,23 @@ A checkpoint is a dict written with `torch.save`: the model's, optimizer's and s
 states, the epoch just finished, the History so far, the TrainConfig (as a plain dict) and the
 random number generators' states, so that a resumed run draws the same shuffles and dropout
 masks as an uninterrupted one. It is read back with `weights_only=True`: loading one never runs
-code from the file.
+code from the file. It also holds the SHA-256 of all of that ("sha256"), checked on reading, so
+a file damaged on disk is refused rather than loaded with wrong weights; a checkpoint written
+before there was a checksum is read without one.
 
-Files are written atomically (a temporary file next to it, then `os.replace`), so a crash during
-a save leaves the previous checkpoint whole. Nothing here overwrites a file that `fit` was not
-asked to continue (see `check_checkpoint_path`).
+Files are written atomically (a temporary file `.<name>.<random>.nin_course.tmp` next to it,
+flushed to disk, then `os.replace`), so a crash during a save leaves the previous checkpoint
+whole; the next save removes the temporary files that a killed run left for that checkpoint.
+Nothing here overwrites a file that `fit` was not asked to continue (see
+`check_checkpoint_path`).
 """
 import contextlib
+import glob
+import hashlib
 import math
 import os
 import random
+import re
 import tempfile
 from dataclasses import dataclass, field, fields
 
@@ -21,6 +28,8 @@ import numpy as np
 import torch
 
 FORMAT = "nin_course.checkpoint/1"
+KEYS = ("epoch", "model", "optimizer", "optimizer_type", "scheduler", "history", "config", "rng")
+TMP_SUFFIX = ".nin_course.tmp"  # `.<checkpoint name>.<8 random characters>` + this
 
 
 @dataclass
@@ -57,6 +66,12 @@ class History:
             raise ValueError(f"History.from_dict needs lists of equal length for {names}; "
                              f"got keys {sorted(d)}")
         return cls(**{n: list(d[n]) for n in names})
+
+    @classmethod
+    def unrecorded(cls, num_epochs):
+        """`num_epochs` epochs whose metrics were not saved: numbered rows of NaN."""
+        nan = [math.nan] * num_epochs
+        return cls(list(range(1, num_epochs + 1)), *(list(nan) for _ in range(6)))
 
     def __len__(self):
         return len(self.epoch)
@@ -127,10 +142,11 @@ def check_writable(path):
 
 def save_checkpoint(path, model, optimizer=None, scheduler=None, *, epoch, history=None,
                     config=None, generator=None):
-    """Write the state of a run after `epoch` epochs to `path`, atomically.
+    """Write the state of a run after `epoch` epochs to `path`, atomically, with its SHA-256.
 
-    `history` and `config` are plain dicts (History.as_dict(), asdict(TrainConfig)); `generator`
-    is the data loader's own torch.Generator, if it has one (its shuffles come from it).
+    `history` and `config` are plain dicts (History.as_dict(), asdict(TrainConfig)), history
+    None if not kept (a resumed run then shows those epochs as NaN); `generator` is the data
+    loader's own torch.Generator, if it has one (its shuffles come from it).
     """
     checkpoint = {
         "format": FORMAT, "epoch": epoch,
@@ -140,17 +156,78 @@ def save_checkpoint(path, model, optimizer=None, scheduler=None, *, epoch, histo
         "scheduler": None if scheduler is None else scheduler.state_dict(),
         "history": history, "config": config, "rng": rng_state(generator),
     }
-    folder = os.path.dirname(os.path.abspath(path))
+    checkpoint["sha256"] = digest(checkpoint)
+    folder, name = os.path.split(os.path.abspath(path))
     os.makedirs(folder, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=folder, prefix=".tmp-", suffix=".ckpt")
+    remove_orphans(path)
+    fd, tmp = tempfile.mkstemp(dir=folder, prefix=f".{name}.", suffix=TMP_SUFFIX)
     try:
         with os.fdopen(fd, "wb") as f:
             torch.save(checkpoint, f)
+            f.flush()
+            os.fsync(f.fileno())  # on disk before the rename, or a power cut may leave it empty
         os.replace(tmp, path)  # atomic: readers see the old file or the new one, never half
     except BaseException:
         if os.path.exists(tmp):
             os.remove(tmp)
         raise
+    _fsync_folder(folder)
+
+
+def _fsync_folder(folder):
+    """Flush the folder's entry for the renamed file to disk, where the system allows it."""
+    try:
+        fd = os.open(folder, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass  # some file systems (and Windows) cannot fsync a folder
+    finally:
+        os.close(fd)
+
+
+def orphans(path):
+    """The temporary files that killed saves of the checkpoint `path` left next to it."""
+    folder, name = os.path.split(os.path.abspath(path))
+    ours = re.compile(rf"\.{re.escape(name)}\.[a-z0-9_]{{8}}{re.escape(TMP_SUFFIX)}")
+    candidates = glob.glob(os.path.join(glob.escape(folder), f".{glob.escape(name)}.*"))
+    return sorted(p for p in candidates
+                  if ours.fullmatch(os.path.basename(p)) and os.path.isfile(p))
+
+
+def remove_orphans(path):
+    """Remove `orphans(path)`: only this package's temporary files for that checkpoint."""
+    for orphan in orphans(path):
+        with contextlib.suppress(FileNotFoundError):
+            os.remove(orphan)
+
+
+def digest(checkpoint):
+    """SHA-256 (hex) of everything in `checkpoint` but its "sha256": tensors' dtypes, shapes and
+    bytes, and the repr of every other value, in order."""
+    sha = hashlib.sha256()
+    _hash_into(sha, {k: v for k, v in checkpoint.items() if k != "sha256"})
+    return sha.hexdigest()
+
+
+def _hash_into(sha, value):
+    if isinstance(value, torch.Tensor):
+        tensor = value.detach().cpu().contiguous().reshape(-1)
+        sha.update(f"tensor {tensor.dtype} {tuple(value.shape)};".encode())
+        sha.update(tensor.view(torch.uint8).numpy().tobytes())
+    elif isinstance(value, dict):
+        sha.update(f"dict {len(value)};".encode())
+        for key, item in value.items():
+            _hash_into(sha, key)
+            _hash_into(sha, item)
+    elif isinstance(value, (list, tuple)):
+        sha.update(f"{type(value).__name__} {len(value)};".encode())
+        for item in value:
+            _hash_into(sha, item)
+    else:
+        sha.update(f"{type(value).__name__} {value!r};".encode())
 
 
 def load_checkpoint(path, model=None, optimizer=None, scheduler=None, restore_rng=False,
@@ -183,20 +260,48 @@ def load_checkpoint(path, model=None, optimizer=None, scheduler=None, restore_rn
 
 
 def read_checkpoint(path):
-    """The checkpoint dict in `path`; ValueError if it is not one of ours."""
+    """The checkpoint dict in `path`; ValueError if it is not one of ours, lacks an entry or
+    fails its checksum (one written before checksums is read without)."""
     try:
         checkpoint = torch.load(path, map_location="cpu", weights_only=True)
     except FileNotFoundError:
         raise
-    except Exception as err:  # not a torch file, or one holding arbitrary Python objects
-        raise ValueError(f"{os.fspath(path)!r} is not a nin_course checkpoint: torch.load could "
-                         f"not read it ({type(err).__name__}). Choose another "
-                         "checkpoint_path, or move that file away.") from err
+    except Exception as err:  # not a torch file, a damaged one, or one holding Python objects
+        raise ValueError(f"{os.fspath(path)!r} is not a nin_course checkpoint, or a damaged one: "
+                         f"torch.load could not read it ({type(err).__name__}: {err}). Choose "
+                         "another checkpoint_path, or move that file away (delete it if it was "
+                         "a checkpoint: the run then starts afresh).") from err
     if not isinstance(checkpoint, dict) or checkpoint.get("format") != FORMAT:
         raise ValueError(f"{os.fspath(path)!r} is not a nin_course checkpoint (no "
                          f"format={FORMAT!r} entry). Choose another checkpoint_path, or move "
                          "that file away.")
+    _check_whole(checkpoint, path)
     return checkpoint
+
+
+def _check_whole(checkpoint, path):
+    """Raise ValueError, naming `path`, if `checkpoint` lacks an entry or fails its SHA-256."""
+    missing = [key for key in KEYS if key not in checkpoint]
+    unexpected = sorted(set(checkpoint) - {"format", "sha256", *KEYS}, key=str)
+    if missing or unexpected or not isinstance(checkpoint["model"], dict):
+        what = (f"lacks {', '.join(missing)}" if missing else
+                f"holds entries it does not write ({', '.join(map(repr, unexpected))})"
+                if unexpected else "holds no model state_dict")
+        raise ValueError(f"{os.fspath(path)!r} has the nin_course checkpoint tag but {what}: it "
+                         "was not written by save_checkpoint, or was changed since. Delete it "
+                         "(the run then starts afresh), or resume from another checkpoint_path.")
+    if "sha256" in checkpoint and digest(checkpoint) != checkpoint["sha256"]:
+        raise ValueError(f"{os.fspath(path)!r} is damaged: its contents do not match the SHA-256 "
+                         "stored when it was saved (a disk or copy error changed it). Delete it "
+                         "(the run then starts afresh), or resume from another checkpoint_path "
+                         "(a copy of it made earlier).")
+
+
+def history_of(checkpoint):
+    """The History in `checkpoint`; NaN rows for its epochs when it was saved without one."""
+    if checkpoint["history"] is None:
+        return History.unrecorded(checkpoint["epoch"])
+    return History.from_dict(checkpoint["history"])
 
 
 def _check_fits(model, state_dict, path):

@@ -421,7 +421,7 @@ def _resume(model, optimizer, scheduler, config, runtime, generator):
     check_same_config(saved.get("config"), config, runtime.checkpoint_path)
     saved = checkpoints.load_checkpoint(runtime.checkpoint_path, model, optimizer, scheduler,
                                         restore_rng=True, generator=generator, checkpoint=saved)
-    return History.from_dict(saved["history"])
+    return checkpoints.history_of(saved)
 
 
 def check_same_config(saved, config, path):
