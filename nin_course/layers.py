@@ -5,6 +5,7 @@
   which is the same thing as a k x k convolution followed by 1x1 convolutions;
 - global average pooling (GAP), which turns one feature map per class into one score per class.
 """
+import numbers
 from collections.abc import Sequence
 
 import torch
@@ -51,12 +52,8 @@ class MLPConv(nn.Sequential):
 
     def __init__(self, in_channels, out_channels, kernel_size, stride=1, padding=0,
                  micro_kernel_size=1, batch_norm=False, last_relu=True):
-        if isinstance(out_channels, int) or not isinstance(out_channels, Sequence) \
-                or len(out_channels) == 0:
-            raise ValueError("out_channels must be a non-empty sequence of widths, "
-                             f"e.g. (192, 160, 96); got {out_channels!r}")
-        if micro_kernel_size not in (1, 3):
-            raise ValueError(f"micro_kernel_size must be 1 or 3, got {micro_kernel_size!r}")
+        in_channels, out_channels, kernel_size, stride, padding = _check_mlpconv_args(
+            in_channels, out_channels, kernel_size, stride, padding, micro_kernel_size)
         layers, c_in = [], in_channels
         for i, c_out in enumerate(out_channels):
             k, s, p = (kernel_size, stride, padding) if i == 0 else (
@@ -71,6 +68,23 @@ class MLPConv(nn.Sequential):
         self.in_channels, self.out_channels = in_channels, out_channels[-1]
 
 
+def _check_mlpconv_args(in_channels, out_channels, kernel_size, stride, padding,
+                        micro_kernel_size):
+    """MLPConv's arguments as ints (or pairs), or an error that names the bad one."""
+    if isinstance(out_channels, int) or not isinstance(out_channels, Sequence) \
+            or len(out_channels) == 0:
+        raise ValueError("out_channels must be a non-empty sequence of widths, "
+                         f"e.g. (192, 160, 96); got {out_channels!r}")
+    if isinstance(micro_kernel_size, bool) or micro_kernel_size not in (1, 3):
+        raise ValueError(f"micro_kernel_size must be 1 or 3, got {micro_kernel_size!r}")
+    widths = [check_int("each width in out_channels", c, example=96) for c in out_channels]
+    if not (isinstance(padding, str) and padding in ("same", "valid")):  # torch's named ones
+        padding = _check_int_or_pair("padding", padding, 0, example=1)
+    return (check_int("in_channels", in_channels, example=3), widths,
+            _check_int_or_pair("kernel_size", kernel_size, 1, example=3),
+            _check_int_or_pair("stride", stride, 1, example=1), padding)
+
+
 def global_avg_pool(X):
     """Average each channel over all positions: (N, C, H, W) -> (N, C)."""
     _check_4d(X, "global_avg_pool")
@@ -82,6 +96,29 @@ class GlobalAvgPool2d(nn.Module):
 
     def forward(self, X):
         return global_avg_pool(X)
+
+
+def check_int(name, value, minimum=1, example=3):
+    """`value` as an int if it is a whole number >= `minimum`; else an error naming `name`.
+
+    Bools and floats are refused (TypeError), even True or 3.0: nn.Conv2d would take True as 1
+    and fail on 3.0 deep inside torch. Numbers below `minimum` are a ValueError.
+    """
+    kind = {0: "a non-negative integer", 1: "a positive integer"}.get(
+        minimum, f"an integer >= {minimum}")
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral):
+        raise TypeError(f"{name} must be {kind}, e.g. {example}; got {value!r} "
+                        f"(a {type(value).__name__}).")
+    if value < minimum:
+        raise ValueError(f"{name} must be {kind}, e.g. {example}; got {value!r}.")
+    return int(value)
+
+
+def _check_int_or_pair(name, value, minimum, example):
+    """An int, or a (height, width) pair of ints, each >= `minimum`: what nn.Conv2d takes."""
+    if isinstance(value, tuple) and len(value) == 2:
+        return tuple(check_int(name, v, minimum, example) for v in value)
+    return check_int(name, value, minimum, example)
 
 
 def _check_4d(X, where):

@@ -8,13 +8,13 @@ Every model is an `ImageClassifier`: `features` (mlpconv blocks and pooling) the
 import torch
 from torch import nn
 
-from .layers import GlobalAvgPool2d, MLPConv
+from .layers import GlobalAvgPool2d, MLPConv, check_int
 
 HEADS = ("gap", "fc", "fc+dropout")
 # Stages of VGG-11/16/19 (Simonyan & Zisserman 2015, table 1): convolutions per stage.
 VGG_ARCHS = {"vgg11": (1, 1, 2, 2, 2), "vgg16": (2, 2, 3, 3, 3), "vgg19": (2, 2, 4, 4, 4)}
 VGG_WIDTHS = (64, 128, 256, 512, 512)
-MAX_INPUT_SIZE = 4096  # the search for the smallest input size gives up past this
+MAX_INPUT_SIZE = 4096  # a model whose features fail at this size cannot run at all
 
 
 def init_cnn(module):
@@ -60,7 +60,7 @@ def block_widths(widths, num_1x1):
     (192, 160, 96) with num_1x1=0 -> (96,), 1 -> (192, 96), 2 -> (192, 160, 96),
     3 -> (192, 160, 160, 96).
     """
-    if num_1x1 not in (0, 1, 2, 3):
+    if check_int("num_1x1", num_1x1, minimum=0, example=2) not in (0, 1, 2, 3):
         raise ValueError(f"num_1x1 must be 0, 1, 2 or 3 micro layers per block; got {num_1x1!r}")
     first, middle, last = widths
     return ((last,), (first, last), (first, middle, last), (first, middle, middle, last))[num_1x1]
@@ -73,6 +73,7 @@ def nin_block(in_channels, out_channels, kernel_size, stride, padding, num_1x1=2
     (N, in_channels, H, W) -> (N, out_channels, H', W'), H' = (H + 2 * padding - kernel_size)
     // stride + 1.
     """
+    out_channels = check_int("out_channels", out_channels, example=96)
     widths = block_widths((out_channels,) * 3, num_1x1)
     return MLPConv(in_channels, widths, kernel_size, stride, padding, micro_kernel_size,
                    batch_norm, last_relu)
@@ -81,11 +82,13 @@ def nin_block(in_channels, out_channels, kernel_size, stride, padding, num_1x1=2
 class ImageClassifier(nn.Module):
     """`features` then `head`: (N, in_channels, H, W) -> (N, num_classes) logits.
 
-    Checks its input and says what is wrong with it (channels, rank, size) before torch would.
+    Checks its input and says what is wrong with it (channels, rank, dtype, size) before torch
+    would.
     """
 
     def __init__(self, features, in_channels, num_classes, input_size, head="gap", init="xavier"):
         super().__init__()
+        in_channels, num_classes, input_size = _check_sizes(in_channels, num_classes, input_size)
         if head not in HEADS:
             raise ValueError(f"head must be one of {HEADS}; got {head!r}")
         if init not in INITS:
@@ -103,10 +106,11 @@ class ImageClassifier(nn.Module):
 
     def forward(self, X):
         self.check_input(X)
+        self.check_dtype(X)  # not in check_input: resources.py checks shapes with float32 meta
         return self.head(self.features(X))
 
     def check_input(self, X):
-        """Raise a ValueError that says how to fix X if this model cannot take it."""
+        """Raise a ValueError that says how to fix X if this model cannot take its shape."""
         name = type(self).__name__
         if not isinstance(X, torch.Tensor) or X.ndim != 4:
             shape = tuple(X.shape) if isinstance(X, torch.Tensor) else type(X).__name__
@@ -126,38 +130,100 @@ class ImageClassifier(nn.Module):
                              f"{self.min_input_size} pixels; got {H}x{W}. Resize the inputs "
                              f"(e.g. to {self.input_size}) or use a network sized for them.")
 
+    def check_dtype(self, X):
+        """Raise a TypeError that says how to convert X if its dtype is not the model's.
+
+        A dtype comparison only. Under autocast torch casts floating inputs itself (a float32
+        batch into a bfloat16 convolution), so any floating X passes there.
+        """
+        param = next(self.parameters(), None)
+        if param is None or X.dtype == param.dtype:
+            return
+        device = X.device.type
+        if X.is_floating_point() and torch.amp.is_autocast_available(device) \
+                and torch.is_autocast_enabled(device):
+            return
+        convert = "X.float()" if param.dtype == torch.float32 else f"X.to({param.dtype})"
+        if X.dtype == torch.uint8:
+            convert = f"{convert} / 255 (pixels 0-255 to 0-1)"
+        loaders = (", or load them with nin_course.loaders.load_data, which gives float32 "
+                   "batches") if param.dtype == torch.float32 else ""
+        raise TypeError(f"{type(self).__name__}'s weights are {param.dtype}, but the images are "
+                        f"{X.dtype}. Convert them with {convert}{loaders}.")
+
     @property
     def min_input_size(self):
-        """The smallest square input the features keep at least 1x1 (found once, on 'meta')."""
+        """The smallest square input the features keep at least 1x1 (found once, on 'meta').
+
+        Output sizes of convolutions and pools grow with their input, so the sizes that work
+        are all those from some n up: a bisection finds n in ~12 shape-only passes. A model that
+        fails even at MAX_INPUT_SIZE cannot run at all (its first layer wants other channels,
+        say), and gets a ValueError that says so instead of a search.
+        """
         if not hasattr(self, "_min_input_size"):
-            size = 1
-            while self._feature_shape(size) is None:
-                size += 1
-                if size > MAX_INPUT_SIZE:
-                    raise ValueError(f"{type(self).__name__}'s features shrink every input of "
-                                     f"up to {MAX_INPUT_SIZE} pixels to nothing")
-            self._min_input_size = size
+            self._min_input_size = self._search_min_input_size()
         return self._min_input_size
+
+    def _search_min_input_size(self):
+        """Bisect for the smallest working size: `low` always fails (or is 0), `high` works."""
+        if self._feature_shape(self.input_size) is not None:
+            low, high = 0, self.input_size
+        else:
+            low, high = self.input_size, max(MAX_INPUT_SIZE, self.input_size + 1)
+            self._check_runs_at(high)
+        while high - low > 1:
+            middle = (low + high) // 2
+            low, high = (low, middle) if self._feature_shape(middle) is not None else (middle, high)
+        return high
+
+    def _check_runs_at(self, size):
+        """Raise a ValueError that says why if the features cannot take a size x size input."""
+        name, shape = type(self).__name__, (1, self.in_channels, size, size)
+        try:
+            maps = _meta_features(self.features, shape)
+        except RuntimeError as error:
+            reason = str(error).strip().splitlines()[0] if str(error).strip() else repr(error)
+            raise ValueError(
+                f"{name} cannot run on any input: its features fail on a batch of shape {shape} "
+                f"({type(error).__name__}: {reason}). Check that in_channels={self.in_channels} "
+                "is what its first layer takes, and that each layer takes the channels the one "
+                "before gives.") from error
+        if not all(d >= 1 for d in maps[1:]):
+            raise ValueError(f"{name}'s features shrink every input of up to {size} pixels to "
+                             "nothing")
 
     def _feature_shape(self, size):
         """(C, h, w) of the features for a size x size input, or None if it shrinks to nothing."""
-        dtype = next(self.features.parameters(), torch.empty(0)).dtype  # float64 after .double()
-        X = torch.empty(1, self.in_channels, size, size, device="meta", dtype=dtype)
-        was_training = self.features.training
-        self.features.eval()  # batch norm in training mode refuses one value per channel
         try:
-            shape = tuple(_meta_forward(self.features, X).shape[1:])
-        except RuntimeError:  # a pooling or convolution window larger than its input
+            shape = _meta_features(self.features, (1, self.in_channels, size, size))
+        except RuntimeError:  # a window larger than its input (or no size works: see above)
             return None
-        finally:
-            self.features.train(was_training)
-        return shape if min(shape[1:]) >= 1 else None
+        return shape if all(d >= 1 for d in shape[1:]) else None
 
 
-def _meta_forward(module, X):
-    """Run `module` on a 'meta' tensor (shapes only) without touching its real parameters."""
-    meta_state = {k: torch.empty_like(v, device="meta") for k, v in module.state_dict().items()}
-    return torch.func.functional_call(module, meta_state, (X,))
+def _check_sizes(in_channels, num_classes, input_size):
+    """A classifier's sizes as ints, or an error that names the bad one."""
+    return (check_int("in_channels", in_channels, example=3),
+            check_int("num_classes", num_classes, example=10),
+            check_int("input_size", input_size, example=224))
+
+
+def _meta_features(features, shape):
+    """Output shape, less the batch, of `features` on a float32 'meta' batch (shapes only).
+
+    Float32 whatever the model's dtype (shapes do not depend on it); the real parameters are
+    not touched, and batch norm runs in eval mode (in training it refuses 1 value per channel).
+    """
+    state = {k: torch.empty_like(v, device="meta",
+                                 dtype=torch.float32 if v.is_floating_point() else v.dtype)
+             for k, v in features.state_dict().items()}
+    X = torch.empty(shape, device="meta")
+    was_training = features.training
+    features.eval()
+    try:
+        return tuple(torch.func.functional_call(features, state, (X,)).shape[1:])
+    finally:
+        features.train(was_training)
 
 
 def make_head(head, maps, num_classes):
@@ -182,6 +248,8 @@ class NiN(ImageClassifier):
 
     def __init__(self, num_classes=10, in_channels=1, num_1x1=2, micro_kernel_size=1, head="gap",
                  input_size=224, init="xavier", batch_norm=False, last_relu=True):
+        in_channels, num_classes, input_size = _check_sizes(in_channels, num_classes, input_size)
+
         def block(c_in, c_out, k, s, p, last=True):
             return nin_block(c_in, c_out, k, s, p, num_1x1, micro_kernel_size, batch_norm, last)
         features = nn.Sequential(
@@ -205,6 +273,8 @@ class CifarNiN(ImageClassifier):
 
     def __init__(self, num_classes=10, in_channels=3, num_1x1=2, micro_kernel_size=1, head="gap",
                  input_size=32, init="xavier", batch_norm=False, last_relu=True):
+        in_channels, num_classes, input_size = _check_sizes(in_channels, num_classes, input_size)
+
         def block(c_in, widths, k, p, last=True):
             return MLPConv(c_in, block_widths(widths, num_1x1), k, 1, p, micro_kernel_size,
                            batch_norm, last)
@@ -230,6 +300,9 @@ class VGGNiN(ImageClassifier):
                  micro_kernel_size=1, head="gap", input_size=224):
         if arch not in VGG_ARCHS:
             raise ValueError(f"arch must be one of {sorted(VGG_ARCHS)}; got {arch!r}")
+        in_channels, num_classes, input_size = _check_sizes(in_channels, num_classes, input_size)
+        ratio = check_int("ratio", ratio, example=8)  # widths are 64/ratio ... 512/ratio
+        block_widths((1, 1, 1), num_1x1)  # 0-3 micro layers, as in every other model
         layers, c_in = [], in_channels
         for num_convs, width in zip(VGG_ARCHS[arch], VGG_WIDTHS):
             c_out = max(width // ratio, 1)
@@ -255,6 +328,7 @@ def shape_walk(model, X):
     """
     if isinstance(model, ImageClassifier):
         model.check_input(X)
+        model.check_dtype(X)
         layers = [*model.features.named_children(), ("head", model.head)]
     else:
         layers = list(model.named_children())

@@ -1,4 +1,7 @@
 """Fixtures shared by several test modules."""
+import contextlib
+import signal
+
 import numpy as np
 import pytest
 import torch
@@ -15,6 +18,24 @@ def one_thread():
     torch.set_num_threads(1)
     yield
     torch.set_num_threads(before)
+
+
+@pytest.fixture
+def time_limit():
+    """`with time_limit(30):` fails with TimeoutError instead of hanging (SIGALRM: Unix, main
+    thread), for calls that once looped for ever."""
+    @contextlib.contextmanager
+    def limit(seconds=30):
+        def stop(signum, frame):
+            raise TimeoutError(f"no answer in {seconds} s: a loop that never ends?")
+        previous = signal.signal(signal.SIGALRM, stop)
+        signal.alarm(seconds)
+        try:
+            yield
+        finally:
+            signal.alarm(0)
+            signal.signal(signal.SIGALRM, previous)
+    return limit
 
 
 def fake_fashion_mnist(num_train=600, num_test=300, seed=0):

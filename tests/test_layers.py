@@ -1,4 +1,5 @@
 """nin_course.layers against explicit references: nn.Linear, conv stacks, unfold + shared MLP."""
+import numpy as np
 import pytest
 import torch
 from torch import nn
@@ -107,3 +108,29 @@ def test_mlpconv_variants_batch_norm_and_no_last_relu():
     torch.testing.assert_close(torch.relu(Y), explicit_stack(open_end)(X))  # only the ReLU differs
     kinds = [type(m) for m in MLPConv(3, (8, 4), 3, batch_norm=True, last_relu=False)]
     assert kinds == [nn.Conv2d, nn.BatchNorm2d, nn.ReLU, nn.Conv2d, nn.BatchNorm2d]
+
+
+@pytest.mark.parametrize("kwargs, error, match", [
+    ({"kernel_size": 11.0}, TypeError, r"kernel_size must be a positive integer.*11\.0 \(a float\)"),
+    ({"kernel_size": True}, TypeError, r"kernel_size .*True \(a bool\)"),
+    ({"kernel_size": 0}, ValueError, "kernel_size must be a positive integer"),
+    ({"kernel_size": (3, 0)}, ValueError, "kernel_size"),
+    ({"stride": 0}, ValueError, "stride must be a positive integer"),
+    ({"padding": -1}, ValueError, "padding must be a non-negative integer"),
+    ({"in_channels": 0}, ValueError, "in_channels must be a positive integer"),
+    ({"out_channels": (8, 2.5)}, TypeError, r"each width in out_channels .*2\.5"),
+    ({"out_channels": (8, 0)}, ValueError, "each width in out_channels"),
+    ({"micro_kernel_size": True}, ValueError, "micro_kernel_size must be 1 or 3"),
+])
+def test_mlpconv_names_a_bad_argument_before_torch_does(kwargs, error, match):
+    args = {"in_channels": 3, "out_channels": (8, 4), "kernel_size": 3, **kwargs}
+    with pytest.raises(error, match=match):
+        MLPConv(**args)
+
+
+def test_mlpconv_takes_what_conv2d_takes_for_sizes():
+    """Pairs (lesson 02's (1, 2) patch), numpy integers and torch's named paddings."""
+    layer = MLPConv(np.int64(1), (16, np.int32(16)), (1, 2), stride=(1, 1), padding="valid")
+    assert layer[0].kernel_size == (1, 2) and layer.out_channels == 16
+    same = MLPConv(3, (8, 4), 3, padding="same")
+    assert same(torch.zeros(1, 3, 7, 5)).shape == (1, 4, 7, 5)

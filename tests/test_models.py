@@ -1,12 +1,13 @@
 """nin_course.models: the figures the course quotes, parity with the book's own code, variants."""
 import math
 
+import numpy as np
 import pytest
 import torch
 from torch import nn
 
-from nin_course.models import (CifarNiN, NiN, VGGNiN, block_widths, nin_block, num_parameters,
-                               shape_walk)
+from nin_course.models import (CifarNiN, ImageClassifier, NiN, VGGNiN, block_widths, nin_block,
+                               num_parameters, shape_walk)
 
 D2L_SHAPE_WALK = [(96, 54, 54), (96, 26, 26), (256, 26, 26), (256, 12, 12), (384, 12, 12),
                   (384, 5, 5), (384, 5, 5), (10, 5, 5), (10,)]
@@ -221,3 +222,125 @@ def test_a_float64_model_checks_its_input_size():
     model = CifarNiN().eval().double()
     assert model.min_input_size >= 1
     assert model(torch.zeros(1, 3, 32, 32, dtype=torch.float64)).dtype == torch.float64
+
+
+def smallest_size_that_runs(model, upto=100):
+    """Reference for min_input_size: real CPU forwards of the features, one size after another."""
+    for size in range(1, upto):
+        try:
+            with torch.no_grad():
+                maps = model.features.eval()(torch.zeros(1, model.in_channels, size, size))
+        except RuntimeError:
+            continue
+        if min(maps.shape[2:]) >= 1:
+            return size
+
+
+@pytest.mark.parametrize("build", [
+    lambda: NiN(), lambda: NiN(batch_norm=True, input_size=96), lambda: CifarNiN(),
+    lambda: VGGNiN(ratio=16, input_size=64), lambda: NiN(head="fc", input_size=128)])
+def test_min_input_size_is_the_smallest_size_a_real_forward_takes(build, time_limit):
+    model = build()
+    with time_limit():
+        assert model.min_input_size == smallest_size_that_runs(model)
+
+
+def test_min_input_size_of_the_books_nin_is_67():
+    """67 -> 15 (11x11/4) -> 7 (pool) -> 7 -> 3 (pool) -> 3 -> 1 (pool); 66 ends in a 2x2 pool
+    input to a 3x3 window."""
+    assert NiN().min_input_size == 67
+
+
+@pytest.mark.parametrize("convert", [lambda m: m.double(), lambda m: m.half(),
+                                     lambda m: m.to(torch.bfloat16)],
+                         ids=["double", "half", "bfloat16"])
+def test_a_model_converted_before_its_first_call_finds_its_size_and_runs(convert, time_limit):
+    model = convert(CifarNiN().eval())
+    dtype = next(model.parameters()).dtype
+    with time_limit():
+        assert model.min_input_size == 4
+        assert model(torch.rand(1, 3, 32, 32).to(dtype)).dtype == dtype
+
+
+def test_a_model_whose_first_layer_disagrees_with_in_channels_says_so(time_limit):
+    features = nn.Sequential(nn.Conv2d(3, 4, 3), nn.ReLU())
+    with time_limit(), pytest.raises(ValueError, match=r"cannot run on any input.*in_channels=1"):
+        ImageClassifier(features, in_channels=1, num_classes=4, input_size=8)
+    model = ImageClassifier(features, in_channels=3, num_classes=4, input_size=8)
+    model.in_channels = 1  # a classifier changed after it was built: its first call says so too
+    with time_limit(), pytest.raises(ValueError, match="cannot run on any input"):
+        model(torch.zeros(1, 1, 8, 8))
+
+
+@pytest.mark.parametrize("build, error, match", [
+    (lambda: NiN(in_channels=0), ValueError, r"in_channels must be a positive integer.*got 0"),
+    (lambda: NiN(num_classes=2.5), TypeError, r"num_classes must be a positive integer.*2\.5"),
+    (lambda: NiN(num_classes=0), ValueError, r"num_classes must be a positive integer.*got 0"),
+    (lambda: NiN(num_1x1=True), TypeError, r"num_1x1 .*got True \(a bool\)"),
+    (lambda: NiN(num_1x1=4), ValueError, "num_1x1 must be 0, 1, 2 or 3"),
+    (lambda: NiN(input_size=224.0), TypeError, r"input_size must be .*e\.g\. 224"),
+    (lambda: CifarNiN(num_classes=100.0), TypeError, "num_classes"),
+    (lambda: CifarNiN(in_channels=True), TypeError, "in_channels"),
+    (lambda: VGGNiN(ratio=0), ValueError, r"ratio must be a positive integer.*got 0"),
+    (lambda: VGGNiN(ratio=-1), ValueError, r"ratio must be a positive integer.*got -1"),
+    (lambda: VGGNiN(ratio=2.0), TypeError, "ratio"),
+    (lambda: VGGNiN(num_1x1=-1), ValueError, "num_1x1"),
+    (lambda: nin_block(1, 96, 11.0, 4, 0), TypeError, r"kernel_size .*11\.0"),
+    (lambda: nin_block(1, 96.0, 11, 4, 0), TypeError, "out_channels"),
+    (lambda: nin_block(1, 96, 11, 4, -1), ValueError, "padding"),
+    (lambda: nin_block(1, 96, 11, 4, 0, micro_kernel_size=True), ValueError,
+     "micro_kernel_size"),
+    (lambda: ImageClassifier(nn.Identity(), 1, 0, 4), ValueError, "num_classes"),
+])
+def test_bad_model_arguments_are_named_with_what_was_given_and_an_example(build, error, match,
+                                                                          time_limit):
+    with time_limit(), pytest.raises(error, match=match) as raised:
+        build()
+    assert "e.g." in str(raised.value) or "must be" in str(raised.value)
+
+
+def test_numpy_integers_are_whole_numbers_too():
+    model = NiN(num_classes=np.int64(7), input_size=np.int32(96))
+    assert model.num_classes == 7 and type(model.num_classes) is int
+
+
+@pytest.mark.parametrize("dtype, match", [(torch.uint8, r"X\.float\(\) / 255"),
+                                          (torch.float64, r"X\.float\(\)"),
+                                          (torch.int64, r"X\.float\(\)")])
+def test_images_of_another_dtype_get_told_how_to_convert(dtype, match):
+    model = CifarNiN().eval()
+    X = torch.zeros(1, 3, 32, 32, dtype=dtype)
+    with pytest.raises(TypeError, match=match) as raised:
+        model(X)
+    assert "load_data" in str(raised.value) and str(dtype) in str(raised.value)
+    with pytest.raises(TypeError, match=match):
+        shape_walk(model, X)
+
+
+def test_a_converted_model_asks_for_its_own_dtype():
+    model = CifarNiN().eval().to(torch.bfloat16)
+    with pytest.raises(TypeError, match=r"X\.to\(torch\.bfloat16\)"):
+        model(torch.zeros(1, 3, 32, 32))
+
+
+def test_float32_images_pass_under_bf16_autocast_as_in_training():
+    torch.manual_seed(0)
+    model = CifarNiN().eval()
+    X = torch.rand(2, 3, 32, 32)
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        logits = model(X)  # the weights and the input stay float32; torch casts inside
+        assert model(X.to(torch.bfloat16)).shape == (2, 10)
+    assert logits.dtype == torch.bfloat16
+    torch.testing.assert_close(logits.float(), model(X), atol=0.05, rtol=0.05)
+
+
+@pytest.mark.parametrize("build, most", [(lambda: NiN(), 14), (lambda: CifarNiN(), 14),
+                                         (lambda: NiN(head="fc", input_size=128), 14)])
+def test_the_size_search_takes_a_bounded_number_of_passes(build, most):
+    """A bisection: about log2(input_size) shape-only passes, not one per size (67 for NiN)."""
+    model = build()
+    model.__dict__.pop("_min_input_size", None)  # not yet searched, or search again
+    calls = []
+    model.features.register_forward_pre_hook(lambda *args: calls.append(1))  # failed ones too
+    model.min_input_size  # noqa: B018
+    assert 1 <= len(calls) <= most

@@ -254,3 +254,13 @@ def test_estimate_is_within_a_factor_of_two_of_the_allocator(nin, train):
     estimate = memory["training" if train else "inference"]
     assert measured / 2 <= estimate <= 2 * measured, (format_bytes(estimate),
                                                        format_bytes(measured))
+
+
+@pytest.mark.parametrize("dtype", [torch.float64, torch.bfloat16])
+def test_resource_table_of_a_converted_model_is_the_float32_ones(dtype, time_limit):
+    """A model converted before its first call once looped for ever looking for its input size."""
+    torch.manual_seed(0)
+    reference = resource_table(CifarNiN(), (3, 32, 32))
+    with time_limit(60):
+        table = resource_table(CifarNiN().to(dtype), (3, 32, 32))
+    assert table.equals(reference)
