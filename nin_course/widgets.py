@@ -83,8 +83,8 @@ class ConvCostExplorer(LiveControl):
     def text(self):
         """The current table as plain text (what a static notebook or a terminal shows)."""
         c_in, c_out, k, size = (s.value for s in self.sliders)
-        lines = [f"Conv2d({c_in}, {c_out}, kernel_size={k}) on {c_in} x {size} x {size}, "
-                 "padding 'same'",
+        lines = [(f"Conv2d({c_in}, {c_out}, kernel_size={k}) on {c_in} x {size} x {size}, "
+                  "padding 'same'"),
                  f"{'':<16}{'parameters':>14}{'FLOPs':>18}"]
         lines += [f"{label:<16}{params:>14}{flops:>18}" for label, params, flops in self.rows()]
         return "\n".join(lines)
