@@ -2,8 +2,9 @@
 
 `fit(model, train_iter, test_iter, lr=0.05, num_epochs=10)` trains with a progress bar, records a
 `History`, draws live curves in a notebook, checkpoints every epoch (see checkpoints.py) and stops
-with a `TrainingStuckError` that explains itself when the loss is NaN or stuck at ln(num_classes),
-which is what a NiN whose last ReLUs have died does: every class map is 0, so every logit is 0.
+with a `TrainingStuckError` that explains itself when the loss is NaN, stuck at ln(num_classes)
+(what a NiN whose last ReLUs have died does: every class map is 0, so every logit is 0) or, after
+the first epoch, far above ln(num_classes): worse than chance, a run that has diverged.
 """
 import contextlib
 import math
@@ -23,6 +24,10 @@ from .config import Runtime, TrainConfig, from_plain, plain, split_settings
 from .plots import LivePlot
 
 STUCK_TOLERANCE = 0.02  # an epoch whose loss is within this of ln(num_classes) learnt nothing
+# From epoch 2 on, a mean training loss above DIVERGED_FACTOR * ln(num_classes) has diverged.
+# The reference runs (runs/*/record.json) stay below 0.93 ln(C) from epoch 2 (1.21 in epoch 1,
+# an fc + dropout head on CIFAR-10); AdamW at lr=1e3 gives 1e15, 1628, 243.
+DIVERGED_FACTOR = 2.0
 SYNC_EVERY = 20  # batches between reads of the loss on the host (each read waits for the GPU)
 
 
@@ -55,7 +60,8 @@ def patience_for(plateau_steps, num_examples, batch_size):
 
 
 class TrainingStuckError(RuntimeError):
-    """The loss is NaN, or stuck at ln(num_classes). `history` holds the epochs run so far."""
+    """The loss is NaN, stuck at ln(num_classes), or far above it (diverged). `history` holds
+    the epochs run so far."""
 
     def __init__(self, message, history=None):
         super().__init__(message)
@@ -79,6 +85,22 @@ def stuck_message(what, config, num_classes=None):
         "What to try: a smaller lr (lr=0.05 or 0.01), a fresh model or another seed, "
         "max_grad_norm=1.0, lr_schedule='onecycle' (warm-up), and check the inputs are "
         "normalised and the labels are right.")
+
+
+def diverged_message(loss, epoch, config, num_classes):
+    """Why training stopped: the loss of `epoch` far above ln(num_classes); what to try."""
+    ln_c = math.log(num_classes)
+    return (
+        f"Training stopped: the mean training loss of epoch {epoch} was {loss:.4g}, "
+        f"{loss / ln_c:.3g} times ln({num_classes}) = {ln_c:.4f}, the loss of guessing every class "
+        "with the same probability (a stop comes above "
+        f"{DIVERGED_FACTOR:g} times, from epoch 2). Worse than chance: the optimisation has "
+        "diverged, without a NaN.\n"
+        f"The learning rate is likely too high (lr={config.lr} with {config.optimizer}): try one "
+        f"10 to 100 times smaller (lr={config.lr / 10:g} or {config.lr / 100:g}; d2l trains NiN "
+        "with SGD at lr=0.05, AdamW usually works near lr=0.001), or keep it and add "
+        "max_grad_norm=1.0 or lr_schedule='onecycle' (warm-up). Check too that the inputs are "
+        "normalised.")
 
 
 def _check_batches(data_iter, name):
@@ -273,9 +295,13 @@ def train_epoch(model, train_iter, optimizer, scheduler, config, device, desc="t
 
 
 def check_stuck(history, epoch_stats, num_classes, config):
-    """Raise TrainingStuckError if the training loss sat at ln(num_classes) for too long."""
+    """Raise TrainingStuckError if the training loss sat at ln(num_classes) for too long, or
+    from epoch 2 on is above DIVERGED_FACTOR times ln(num_classes)."""
     ln_c = math.log(num_classes)
     recent = history.train_loss[-config.stuck_patience:]
+    if history.epoch[-1] >= 2 and recent[-1] > DIVERGED_FACTOR * ln_c:
+        raise TrainingStuckError(diverged_message(recent[-1], history.epoch[-1], config,
+                                                  num_classes), history)
     if epoch_stats["dead"]:
         what = (f"every logit was exactly 0 in every batch of epoch {history.epoch[-1]} "
                 f"(loss {recent[-1]:.4f}, ln({num_classes}) = {ln_c:.4f}): the network is dead.")
@@ -296,8 +322,8 @@ def fit(model, train_iter, test_iter=None, config=None, runtime=None, **override
     keyword arguments override fields of either (fit(model, train_iter, lr=0.1, device='cpu')).
     Raises FileExistsError if checkpoint_path exists and resume is False, ValueError when
     resuming a checkpoint written with other hyperparameters (num_epochs aside), and
-    TrainingStuckError (with .history, the last good checkpoint kept) when the loss is NaN or
-    stuck at ln(num_classes).
+    TrainingStuckError (with .history, the last good checkpoint kept) when the loss is NaN,
+    stuck at ln(num_classes) or, from epoch 2, above DIVERGED_FACTOR times it.
     """
     config, runtime = split_settings(config, runtime, **overrides)
     _check_batches(train_iter, "train_iter")

@@ -7,6 +7,7 @@ import re
 import subprocess
 import sys
 import warnings
+from pathlib import Path
 
 import matplotlib
 import numpy as np
@@ -18,7 +19,7 @@ from torch.utils.data import DataLoader, TensorDataset
 
 from nin_course import training
 from nin_course.checkpoints import History, load_checkpoint, seed_everything
-from nin_course.config import Runtime, TrainConfig
+from nin_course.config import Runtime, TrainConfig, from_plain
 from nin_course.layers import MLPConv
 from nin_course.loaders import ArrayLoader
 from nin_course.models import ImageClassifier
@@ -204,6 +205,57 @@ def test_nan_loss_stops_training_and_keeps_the_last_good_checkpoint(tmp_path):
     assert "too high" in str(info.value)
     assert len(info.value.history) == 1
     assert load_checkpoint(path)["epoch"] == 1
+
+
+def linear_head_net():
+    """conv -> ReLU -> 1x1 conv -> GAP: no ReLU on the class maps, so a diverging run stays
+    finite and alive, loss far above ln(C), as AdamW at lr=1e3 leaves a NiN on Fashion-MNIST."""
+    return nn.Sequential(nn.Conv2d(1, 16, 3, padding=1), nn.ReLU(), nn.Conv2d(16, NUM_CLASSES, 1),
+                         nn.AdaptiveAvgPool2d(1), nn.Flatten())
+
+
+def test_a_loss_far_above_chance_stops_training(tmp_path):
+    path = tmp_path / "run.ckpt"
+    torch.manual_seed(0)
+    with pytest.raises(TrainingStuckError) as info:
+        fit(linear_head_net(), *loaders(n=96), num_epochs=4, optimizer="adamw", lr=1e3, seed=0,
+            checkpoint_path=path, **QUIET)
+    history, message = info.value.history, str(info.value)
+    assert len(history) == 2 and all(math.isfinite(loss) for loss in history.train_loss)
+    ratio = history.train_loss[-1] / LN_C
+    assert ratio > training.DIVERGED_FACTOR
+    assert (f"loss of epoch 2 was {history.train_loss[-1]:.4g}, {ratio:.3g} times ln(3) = "
+            f"{LN_C:.4f}") in message
+    assert "learning rate is likely too high (lr=1000.0 with adamw)" in message
+    assert "lr=100 or 10" in message
+    assert load_checkpoint(path)["epoch"] == 1  # the epoch before is kept, as for a stuck loss
+    torch.manual_seed(0)
+    fit(linear_head_net(), *loaders(n=96), num_epochs=3, optimizer="adamw", lr=1e-2, **QUIET)
+
+
+def test_a_high_first_epoch_alone_does_not_stop_training():
+    history = History()
+    for epoch, loss in ((1, 10 * LN_C), (2, 1.9 * LN_C)):
+        history.append(epoch=epoch, train_loss=loss, train_acc=0.3, test_loss=math.nan,
+                       test_acc=math.nan, examples_per_sec=1.0, seconds=1.0)
+        training.check_stuck(history, {"dead": False}, NUM_CLASSES, TrainConfig())
+
+
+REFERENCE_RECORDS = sorted(Path(__file__).parents[1].glob("runs/*/record.json"))
+
+
+@pytest.mark.parametrize("record", REFERENCE_RECORDS, ids=lambda p: p.parent.name)
+def test_no_reference_run_trips_the_training_checks(record):
+    """Each committed reference run's history, replayed epoch by epoch through check_stuck
+    with its own settings, passes; the largest loss is 1.21 ln(C), in an epoch 1."""
+    r = json.loads(record.read_text())
+    config = from_plain(TrainConfig, r["spec"]["config"])
+    num_classes = r["spec"]["model_args"]["num_classes"]
+    rows, history = r["history"], History()
+    for i in range(len(rows["epoch"])):
+        history.append(**{k: rows[k][i] for k in rows})
+        training.check_stuck(history, {"dead": False}, num_classes, config)
+    assert max(rows["train_loss"][1:]) < 0.95 * math.log(num_classes)
 
 
 def test_checkpoint_written_every_epoch(tmp_path, monkeypatch):
