@@ -9,6 +9,11 @@ convolution has 2". Expected values are computed by the package for the learner'
 Learner code is called through `call`, so that an exception becomes a failed check that names
 the call, and every test runs under `time_limit`, so that an endless loop fails one check with a
 TimeoutError instead of hanging the grader.
+
+Checks compare what an answer computes, not how it is written: a layer is named by its kind,
+sizes and the zeros it adds (`padding=1` and `padding='same'` name one 3x3 layer). Hints use the
+learner's words (layers, shapes), never the package's internals. Everything lives in this one
+module, which tools/grade_worker.py checks for tampering.
 """
 import math
 import numbers
@@ -249,19 +254,67 @@ def _pair(value):
     return tuple(value) if isinstance(value, (tuple, list)) else (value, value)
 
 
+def conv_padding(layer):
+    """The zeros a convolution adds (top, bottom, left, right), however `padding` was spelled.
+
+    `padding=1`, `padding=(1, 1)` and `padding='same'` give a 3x3, stride-1 convolution the same
+    (1, 1, 1, 1); 'same' puts the odd zero after the map, as PyTorch does for an even kernel.
+    """
+    if layer.padding == "valid":
+        return (0, 0, 0, 0)
+    if layer.padding == "same":
+        sides = []
+        for k, d in zip(_pair(layer.kernel_size), _pair(layer.dilation)):
+            total = d * (k - 1)
+            sides += [total // 2, total - total // 2]
+        return tuple(sides)
+    ph, pw = _pair(layer.padding)
+    return (ph, ph, pw, pw)
+
+
+def _padding_name(top, bottom, left, right):
+    """' pad 1', ' pad (1, 2)', '' for none."""
+    if top == bottom == left == right:
+        return f" pad {top}" if top else ""
+    if top == bottom and left == right:
+        return f" pad ({top}, {left})"
+    return f" pad (top {top}, bottom {bottom}, left {left}, right {right})"
+
+
+def _conv_name(layer):
+    """What a convolution computes, in one line: 'Conv2d 96->96 3x3 pad 1', 'Conv2d 1->96 11x11/4'."""
+    (kh, kw), stride, dilation = _pair(layer.kernel_size), _pair(layer.stride), _pair(layer.dilation)
+    padding = conv_padding(layer)
+    name = f"Conv2d {layer.in_channels}->{layer.out_channels} {kh}x{kw}"
+    if stride != (1, 1):
+        name += f"/{stride[0]}" if stride[0] == stride[1] else f"/{stride}"
+    name += _padding_name(*padding)
+    if any(padding) and layer.padding_mode != "zeros":
+        name += f" ({layer.padding_mode})"
+    if dilation != (1, 1):
+        name += f" dilation {dilation[0] if dilation[0] == dilation[1] else dilation}"
+    if layer.groups != 1:
+        name += f" in {layer.groups} groups"
+    return name + (" without bias" if layer.bias is None else "")
+
+
 def layer_name(layer):
-    """'Conv2d 96->96 1x1', 'ReLU', 'MaxPool2d 3x3/2', 'Linear 250->10': kind and size."""
-    kind = type(layer).__name__
+    """'Conv2d 96->96 3x3 pad 1', 'ReLU', 'MaxPool2d 3x3/2', 'Linear 250->10': what it computes.
+
+    Two layers get the same name when they compute the same function of the same weights,
+    whatever the spelling of their arguments (`padding=1` or `padding='same'`, `stride=(2, 2)`).
+    """
     if isinstance(layer, nn.Conv2d):
-        (kh, kw), (sh, _), (ph, _) = (_pair(layer.kernel_size), _pair(layer.stride),
-                                     _pair(layer.padding))
-        extra = (f"/{sh}" if sh != 1 else "") + (f" pad {ph}" if ph else "")
-        return f"{kind} {layer.in_channels}->{layer.out_channels} {kh}x{kw}{extra}"
+        return _conv_name(layer)
+    kind = type(layer).__name__
     if isinstance(layer, nn.Linear):
-        return f"{kind} {layer.in_features}->{layer.out_features}"
+        bias = "" if layer.bias is not None else " without bias"
+        return f"{kind} {layer.in_features}->{layer.out_features}{bias}"
     if isinstance(layer, (nn.MaxPool2d, nn.AvgPool2d)):
         (kh, kw), (sh, _) = _pair(layer.kernel_size), _pair(layer.stride or layer.kernel_size)
-        return f"{kind} {kh}x{kw}/{sh}"
+        ph, pw = _pair(layer.padding)
+        return (f"{kind} {kh}x{kw}/{sh}" + _padding_name(ph, ph, pw, pw)
+                + (" ceil" if layer.ceil_mode else ""))
     return kind
 
 
@@ -334,14 +387,44 @@ def expect_output_shape(model, X, expected_shape, name):
     return out
 
 
+def _weighted_layers(module):
+    """[(n, layer name, shapes of its weights)] for each leaf layer that holds weights, where n
+    numbers it as `expect_same_layers` does (among the LAYER_TYPES layers, from 1)."""
+    shown = [m for m in leaf_layers(module) if isinstance(m, LAYER_TYPES) or m.state_dict()]
+    return [(n, layer_name(m), [tuple(t.shape) for t in m.state_dict().values()])
+            for n, m in enumerate(shown, 1) if m.state_dict()]
+
+
+def _weights_do_not_fit(got, expected, name, expected_name):
+    """Why `expected`'s weights cannot be copied into `got` layer by layer, in a learner's terms;
+    None if they can."""
+    mine, theirs = _weighted_layers(got), _weighted_layers(expected)
+    for (n, a, a_shapes), (_, b, b_shapes) in zip(mine, theirs):
+        if a_shapes != b_shapes:
+            shapes = "" if a != b else f" (weights of shapes {a_shapes}, not {b_shapes})"
+            return f"layer {n} of {name} is {a}; in {expected_name} it is {b}{shapes}"
+    if len(mine) != len(theirs):
+        return (f"{name} has {plural(len(mine), 'layer')} with weights; {expected_name} has "
+                f"{len(theirs)}: {', '.join(b for _, b, _ in theirs)}")
+    return None
+
+
 def expect_same_function(got, expected, X, name, expected_name):
-    """With `expected`'s weights copied in (by position), `got` computes the same output on X."""
+    """With `expected`'s weights copied in (layer by layer, in order), `got` computes the same
+    output on X."""
+    from torch.nn.parameter import is_lazy
     from .compare import copy_weights_by_order
     got, expected = expect_module(got, name), expected.eval()
+    if any(is_lazy(p) for p in got.parameters()):
+        output_of(got, X, name)  # an nn.LazyConv2d gets its weights on its first input
+    mismatch = _weights_do_not_fit(got, expected, name, expected_name)
+    if mismatch:
+        raise AssertionError(f"{name} cannot take the weights of {expected_name}: {mismatch}")
     try:
         copy_weights_by_order(expected, got)
-    except (ValueError, RuntimeError) as err:
-        raise AssertionError(f"{name} does not hold the same weights as {expected_name}: {err}")
+    except (ValueError, RuntimeError):
+        raise AssertionError(f"{name} cannot take the weights of {expected_name}: its layers "
+                             "differ in kind, size or order") from None
     out = expect_output_shape(got, X, output_of(expected, X, expected_name).shape, name)
     with torch.no_grad():
         reference = expected(X)
@@ -396,3 +479,4 @@ def row(frame, key, name="results"):
         if label == key or str(label) == str(key):
             return frame.loc[label]
     raise AssertionError(f"{name} has no row {key!r}; its index is {list(frame.index)}")
+

@@ -151,6 +151,48 @@ def test_expect_frame_names_missing_columns_and_rows():
     assert "family is still the placeholder" in fails(g.row, Ellipsis, 1, "family")
 
 
+@pytest.mark.parametrize("padding", [1, (1, 1), [1, 1], "same"])
+def test_a_layer_is_named_by_what_it_computes_not_by_how_padding_is_spelled(padding):
+    assert g.layer_name(nn.Conv2d(8, 8, 3, padding=padding)) == "Conv2d 8->8 3x3 pad 1"
+    block = nn.Sequential(nn.Conv2d(3, 8, 3, padding=1), nn.ReLU(),
+                          nn.Conv2d(8, 8, 3, padding=padding), nn.ReLU())
+    g.expect_same_layers(block, MLPConv(3, (8, 8), 3, 1, 1, micro_kernel_size=3), "yours", "ref")
+
+
+def test_layer_names_tell_apart_layers_that_compute_different_things():
+    assert g.layer_name(nn.Conv2d(1, 96, 11, stride=(4, 4))) == "Conv2d 1->96 11x11/4"
+    assert g.layer_name(nn.Conv2d(8, 8, 3, padding="valid")) == "Conv2d 8->8 3x3"
+    assert g.layer_name(nn.Conv2d(8, 8, 4, padding="same")) == \
+        "Conv2d 8->8 4x4 pad (top 1, bottom 2, left 1, right 2)"
+    assert g.layer_name(nn.Conv2d(8, 8, 3, padding="same", dilation=2)) == \
+        "Conv2d 8->8 3x3 pad 2 dilation 2"
+    assert g.layer_name(nn.Conv2d(8, 8, 3, padding=(1, 0))) == "Conv2d 8->8 3x3 pad (1, 0)"
+    assert g.layer_name(nn.Conv2d(8, 8, 1, bias=False)) == "Conv2d 8->8 1x1 without bias"
+    assert g.layer_name(nn.MaxPool2d(3, 2, padding=1)) == "MaxPool2d 3x3/2 pad 1"
+    for padding in (1, "same"):  # the name says what the layer does to a map's size
+        X = torch.zeros(1, 8, 7, 7)
+        assert nn.Conv2d(8, 8, 3, padding=padding)(X).shape == X.shape
+
+
+def test_weights_that_do_not_fit_are_explained_in_layers_not_in_state_dict_keys():
+    reference = nin_block(3, 8, 3, 1, 1, num_1x1=1)
+    wrong_width = nn.Sequential(nn.Conv2d(3, 8, 3, 1, 1), nn.ReLU(), nn.Conv2d(8, 4, 1), nn.ReLU())
+    message = fails(g.expect_same_function, wrong_width, reference, torch.randn(2, 3, 6, 6),
+                    "yours", "the block")
+    assert message == ("yours cannot take the weights of the block: layer 3 of yours is "
+                       "Conv2d 8->4 1x1; in the block it is Conv2d 8->8 1x1")
+    one_conv = nn.Sequential(nn.Conv2d(3, 8, 3, 1, 1), nn.ReLU())
+    assert "yours has 1 layer with weights; the block has 2: Conv2d 3->8 3x3 pad 1, Conv2d 8->8 1x1" \
+        in fails(g.expect_same_function, one_conv, reference, torch.randn(2, 3, 6, 6), "yours",
+                 "the block")
+
+
+def test_same_function_accepts_layers_that_size_themselves_on_their_first_input():
+    lazy = nn.Sequential(nn.LazyConv2d(8, 3, padding="same"), nn.ReLU(), nn.LazyConv2d(8, 1), nn.ReLU())
+    g.expect_same_function(lazy, nin_block(3, 8, 3, 1, 1, num_1x1=1), torch.randn(2, 3, 6, 6),
+                           "yours", "nin_block")
+
+
 # Grading a class: tools/grade.py and its sandbox (issue 12, section 3). ----------------------
 
 import csv  # noqa: E402
