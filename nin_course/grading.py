@@ -11,9 +11,10 @@ the call, and every test runs under `time_limit`, so that an endless loop fails 
 TimeoutError instead of hanging the grader.
 
 Checks compare what an answer computes, not how it is written: a layer is named by its kind,
-sizes and the zeros it adds (`padding=1` and `padding='same'` name one 3x3 layer). Hints use the
-learner's words (layers, shapes), never the package's internals. Everything lives in this one
-module, which tools/grade_worker.py checks for tampering.
+sizes and the zeros it adds (`padding=1` and `padding='same'` name one 3x3 layer), a network
+that must keep given weights may keep them as the same tensors or as copies. Hints use the
+learner's words (layers, shapes), never the package's internals. Everything lives in this
+one module, which tools/grade_worker.py checks for tampering.
 """
 import math
 import numbers
@@ -362,6 +363,21 @@ def expect_parameters(got, expected, name, expected_name):
     from .models import num_parameters
     check_count(f"the number of parameters of {name}", num_parameters(expect_module(got, name)),
                 num_parameters(expected), source=f"as {expected_name}")
+
+
+def parameter_values(module):
+    """[(parameter, a copy of its values)] of `module`: what `expect_kept` compares with later."""
+    return [(p, p.detach().clone()) for p in module.parameters()]
+
+
+def expect_kept(got, kept, name, what, hint=""):
+    """`got` still holds the parameters in `kept` (from `parameter_values`): the same tensors, or
+    copies with the same values; otherwise "{name} does not keep {what}. {hint}"."""
+    mine = [p.detach() for p in expect_module(got, name).parameters()]
+    for tensor, value in kept:
+        if not any(p is tensor or (p.shape == value.shape and torch.equal(p, value))
+                   for p in mine):
+            raise AssertionError(f"{name} does not keep {what}" + (f". {hint}" if hint else ""))
 
 
 def output_of(model, X, name):

@@ -1,4 +1,5 @@
 """nin_course/grading.py: the exercise checks fail with the right one-line hint, and only then."""
+import copy
 import time
 
 import pandas as pd
@@ -191,6 +192,15 @@ def test_same_function_accepts_layers_that_size_themselves_on_their_first_input(
     lazy = nn.Sequential(nn.LazyConv2d(8, 3, padding="same"), nn.ReLU(), nn.LazyConv2d(8, 1), nn.ReLU())
     g.expect_same_function(lazy, nin_block(3, 8, 3, 1, 1, num_1x1=1), torch.randn(2, 3, 6, 6),
                            "yours", "nin_block")
+
+
+def test_kept_parameters_are_the_same_tensors_or_their_values():
+    model = nin_block(1, 4, 3, 1, 1)
+    kept = g.parameter_values(model)
+    g.expect_kept(model, kept, "model", "its weights")
+    g.expect_kept(nn.Sequential(copy.deepcopy(model), nn.Flatten()), kept, "a copy", "its weights")
+    assert fails(g.expect_kept, nin_block(1, 4, 3, 1, 1), kept, "a new block", "the weights",
+                 hint="keep them") == "a new block does not keep the weights. keep them"
 
 
 # Grading a class: tools/grade.py and its sandbox (issue 12, section 3). ----------------------
