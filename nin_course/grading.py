@@ -12,8 +12,9 @@ TimeoutError instead of hanging the grader.
 
 Checks compare what an answer computes, not how it is written: a layer is named by its kind,
 sizes and the zeros it adds (`padding=1` and `padding='same'` name one 3x3 layer), a network
-that must keep given weights may keep them as the same tensors or as copies. Hints use the
-learner's words (layers, shapes), never the package's internals. Everything lives in this
+that must keep given weights may keep them as the same tensors or as copies, and a probe's
+value is checked on inputs where each likely mistake gives another number. Hints use the
+learner's words (layers, shapes, modes), never the package's internals. Everything lives in this
 one module, which tools/grade_worker.py checks for tampering.
 """
 import math
@@ -496,3 +497,91 @@ def row(frame, key, name="results"):
             return frame.loc[label]
     raise AssertionError(f"{name} has no row {key!r}; its index is {list(frame.index)}")
 
+
+# Probes -------------------------------------------------------------------------------------
+
+def zero_logit_case(batch_sizes=(2, 5, 3), zero_shares=(0.3, 0.7, 0.5), num_classes=10):
+    """A tiny network in training mode, and batches (X, y) for a probe of zero logits.
+
+    Its logits are ReLU(dropout(X)) (X: (N, num_classes, 1, 1), then global average pooling):
+    in evaluation mode logit c of an image is 0 exactly when X[:, c] < 0, which holds for
+    `zero_shares[i]` of batch i's values, at places that change from image to image. So the
+    share over all batches differs from the first batch's share, from the mean of the batches'
+    shares (they hold different numbers of images), and from training mode (dropout).
+    """
+    generator = torch.Generator().manual_seed(0)
+    model = nn.Sequential(nn.Conv2d(num_classes, num_classes, 1), nn.Dropout(0.5), nn.ReLU(),
+                          nn.AdaptiveAvgPool2d(1), nn.Flatten())
+    with torch.no_grad():
+        model[0].weight.copy_(torch.eye(num_classes).view(num_classes, num_classes, 1, 1))
+        model[0].bias.zero_()
+    batches = []
+    for n, share in zip(batch_sizes, zero_shares):
+        signs = torch.ones(n * num_classes)
+        signs[:round(share * signs.numel())] = -1
+        values = (0.5 + torch.rand(signs.numel(), generator=generator)) * signs
+        X = values[torch.randperm(signs.numel(), generator=generator)]
+        batches.append((X.view(n, num_classes, 1, 1), torch.zeros(n, dtype=torch.long)))
+    return model.train(), batches
+
+
+def _zero_shares(model, batches):
+    """[(share of zero logits, number of logits)] per batch, in evaluation mode."""
+    was_training, found = model.training, []
+    model.eval()
+    with torch.no_grad():
+        for X, _ in batches:
+            logits = model(X)
+            found.append(((logits == 0).float().mean().item(), logits.numel()))
+    model.train(was_training)
+    return found
+
+
+def _probe_mistake(got, per_batch, modes, sizes):
+    """The hint for a wrong share of zero logits: the mistake that explains `got`.
+
+    `per_batch`: [(share, number of logits)]; `modes`: model.training at each call of the model;
+    `sizes`: the batch sizes, as text."""
+    def near(value):
+        return math.isclose(got, value, rel_tol=1e-6, abs_tol=1e-9)
+
+    total = sum(s * n for s, n in per_batch) / sum(n for _, n in per_batch)
+    if any(modes):
+        return ("the model ran in training mode, where dropout sets values to 0 at random: "
+                "switch it to evaluation mode with model.eval() before the loop")
+    if 0 < len(modes) < len(per_batch) or (not modes and near(per_batch[0][0])):
+        return f"count over all {len(per_batch)} batches of data_iter, not only the first"
+    if near(sum(s for s, _ in per_batch) / len(per_batch)):
+        return (f"that is the mean of the batches' shares, but the batches hold different "
+                f"numbers of images ({sizes}): add up the zero logits and the logits of every "
+                "batch, and divide once at the end")
+    if near(1 - total):
+        return "that is the share of logits that are not 0"
+    return ("count the logits that are exactly 0 over every image, class and batch, and divide "
+            "by the number of logits")
+
+
+def check_zero_logit_share(fn, model, batches, name="zero_logit_share"):
+    """fn(model, batches) is the share of `model`'s logits that are exactly 0 over every batch,
+    in evaluation mode (dropout off), and leaves `model` in the mode it found it in. A wrong
+    share gets the hint of the mistake that explains it (training mode, the first batch only,
+    a mean of the batches' shares)."""
+    per_batch, was_training, modes = _zero_shares(model, batches), model.training, []
+    expected = sum(s * n for s, n in per_batch) / sum(n for _, n in per_batch)
+    hook = model.register_forward_pre_hook(lambda module, args: modes.append(module.training))
+    try:
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(0)  # dropout's draws: a wrong answer fails alike every time
+            got = call(fn, model, batches, name=name)
+    finally:
+        hook.remove()
+    sizes = ", ".join(str(len(X)) for X, _ in batches)
+    shown = f"{name}(model, batches of {sizes} images)"
+    got = _as_number(got, shown)
+    if not math.isclose(got, expected, rel_tol=1e-6, abs_tol=1e-9):
+        raise AssertionError(f"{shown} is {got:.4g}; expected {expected:.4g}: "
+                             + _probe_mistake(got, per_batch, modes, sizes))
+    if model.training != was_training:
+        now, then = ("training", "evaluation") if model.training else ("evaluation", "training")
+        raise AssertionError(f"{name} left the model in {now} mode, but it was in {then} mode: "
+                             "put it back in the mode it was in (model.training says which)")

@@ -203,6 +203,31 @@ def test_kept_parameters_are_the_same_tensors_or_their_values():
                  hint="keep them") == "a new block does not keep the weights. keep them"
 
 
+def test_the_zero_logit_case_tells_each_probe_mistake_from_the_right_share():
+    model, batches = g.zero_logit_case()
+    assert model.training and [len(X) for X, _ in batches] == [2, 5, 3]
+    shares = [share for share, _ in g._zero_shares(model, batches)]
+    assert shares == pytest.approx([0.3, 0.7, 0.5]) and model.training
+    with torch.no_grad():
+        trained = torch.cat([model(X) for X, _ in batches])  # dropout on: more zeros
+    assert (trained == 0).float().mean().item() > 0.56 + 0.1
+    # right (pooled), first batch only, mean of the batches' shares: three different numbers
+    assert [(0.3 * 2 + 0.7 * 5 + 0.5 * 3) / 10, shares[0], sum(shares) / 3] == \
+        pytest.approx([0.56, 0.3, 0.5])
+
+    def right(model, data_iter):
+        was_training = model.training
+        model.eval()
+        with torch.no_grad():
+            logits = torch.cat([model(X) for X, _ in data_iter])
+        model.train(was_training)
+        return (logits == 0).float().mean()
+
+    g.check_zero_logit_share(right, model, batches)
+    assert "should be a number" in fails(g.check_zero_logit_share, lambda m, d: "0.56", model,
+                                         batches)
+
+
 # Grading a class: tools/grade.py and its sandbox (issue 12, section 3). ----------------------
 
 import csv  # noqa: E402
