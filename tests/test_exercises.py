@@ -18,9 +18,11 @@
   untouched, refuses to overwrite the CSV, and stops a notebook that runs forever.
 """
 import ast
+import copy
 import csv
 import functools
 import hashlib
+import inspect
 import os
 import re
 import subprocess
@@ -28,13 +30,18 @@ import sys
 import time
 import zipfile
 from pathlib import Path
+from typing import NamedTuple
 
 import nbformat
+import pandas as pd
 import pytest
+import torch
 from otter.test_files.exception_test import ExceptionTestFile
 from torch import nn
 
+from nin_course import GlobalAvgPool2d, MLPConv, NiN, VGGNiN, grading, num_parameters
 from nin_course.experiments import experiment_budget
+from nin_course.models import VGG_ARCHS, VGG_WIDTHS
 
 ROOT = Path(__file__).resolve().parents[1]
 EXERCISES = ROOT / "exercises"
@@ -331,6 +338,446 @@ def test_the_wrong_type_fails_with_what_was_expected(test_files):
     message = failures(run_tests(test_files["01_number_of_1x1_convs"]["q3_experiment"],
                                  {"results": {1: 0.5}, "budget": None}))
     assert "results should be a pandas DataFrame, but it is a dict" in message
+
+
+# The mistakes table: each check of an exercise, run on a wrong answer and on right variants. ---
+#
+# Every row runs one test function of an exercise as written in its source notebook (the cells
+# between # BEGIN TESTS and # END TESTS, hidden ones included), with the learner's names given as
+# otter gives them (a name that is not defined is None). A wrong answer must fail with its hint,
+# in words a learner knows; a right variant must pass. To cover another exercise, append its
+# rows to MISTAKES (and RIGHT_VARIANTS): once an exercise has rows, every test function of its
+# source needs at least one wrong answer (test_every_check_of_a_tabled_exercise_has_a_mistake).
+
+class Mistake(NamedTuple):
+    exercise: str  # the source notebook's name, e.g. "05_one_step_reduction"
+    test: str      # one of its test functions
+    what: str      # the mistake, in a few words (the test's id)
+    answer: object  # the learner's names: a dict, or a function returning one (built when run)
+    hint: str      # what the failure message must say
+
+
+class Variant(NamedTuple):
+    exercise: str
+    test: str
+    what: str
+    answer: object
+
+
+# Words a learner of these exercises has never met: no hint may use them.
+DEVELOPER_WORDS = ("apply_init", "shape_walk", "state_dict", "state-dict", "FlopCounterMode",
+                   "copy_weights", "nin_course.", "Traceback", "lazy")
+BUDGET = experiment_budget("smoke", train_fraction=0.5)  # what a learner's `budget` holds
+
+
+def mlpconv(widths, kernel_size=3, padding=1, in_channels=1, relus_last=False):
+    """A k x k convolution, then 1x1 ones, to `widths`: with a ReLU after each, or all at the end."""
+    convs, c_in = [], in_channels
+    for i, width in enumerate(widths):
+        convs.append(nn.Conv2d(c_in, width, kernel_size if i == 0 else 1,
+                               padding=padding if i == 0 else 0))
+        c_in = width
+    if relus_last:
+        return nn.Sequential(*convs, *[nn.ReLU() for _ in convs])
+    return nn.Sequential(*[layer for conv in convs for layer in (conv, nn.ReLU())])
+
+
+def block_3x3(padding, relus_last=False, micro_kernel_size=3):
+    """nin_block_3x3 whose two micro layers have this kernel size and `padding`."""
+    def nin_block_3x3(in_channels, out_channels, kernel_size, stride, padding_):
+        layers = [nn.Conv2d(in_channels, out_channels, kernel_size, stride, padding_)]
+        layers += [nn.Conv2d(out_channels, out_channels, micro_kernel_size, padding=padding)
+                   for _ in range(2)]
+        relus = [nn.ReLU() for _ in layers]
+        if relus_last:
+            return nn.Sequential(*layers, *relus)
+        return nn.Sequential(*[m for pair in zip(layers, relus) for m in pair])
+    return nin_block_3x3
+
+
+def gradual(padding=1, relus_last=False):
+    """gradual_block of exercise 05: in_channels -> /4 (3x3, `padding`) -> /16 -> num_classes."""
+    def gradual_block(in_channels, num_classes):
+        widths = (in_channels // 4, in_channels // 16, num_classes)
+        return mlpconv(widths, padding=padding, in_channels=in_channels, relus_last=relus_last)
+    return gradual_block
+
+
+def gradual_nin_with(block):
+    def gradual_nin(input_size):
+        model = NiN(input_size=input_size)
+        model.features[-1] = block(384, 10)
+        return model
+    return gradual_nin
+
+
+def variant_block(ignore_padding=False, relus_last=False):
+    """nin_block_variant of exercise 01, wrong in the way named."""
+    def nin_block_variant(in_channels, out_channels, kernel_size, stride, padding, num_1x1):
+        first = nn.Conv2d(in_channels, out_channels, kernel_size, stride,
+                          0 if ignore_padding else padding)
+        convs = [first] + [nn.Conv2d(out_channels, out_channels, 1) for _ in range(num_1x1)]
+        relus = [nn.ReLU() for _ in convs]
+        if relus_last:
+            return nn.Sequential(*convs, *relus)
+        return nn.Sequential(*[m for pair in zip(convs, relus) for m in pair])
+    return nin_block_variant
+
+
+def raises_value_error(*args, **kwargs):
+    raise ValueError("out_channels must be positive")
+
+
+def fc_head(num_classes=None, bias=True, fresh=False, deep_copy=False, graft=False):
+    """with_fc_head of exercise 03: a Linear for `num_classes` (default the model's), or a new
+    network; right when it keeps model.features (in place, a deep copy, or grafted)."""
+    def with_fc_head(model):
+        if fresh:
+            return NiN(head="fc", input_size=model.input_size)
+        if deep_copy:
+            model = copy.deepcopy(model)
+        size = model.input_size
+        with torch.no_grad():
+            maps = model.features.eval()(torch.zeros(1, model.in_channels, size, size))
+        head = nn.Sequential(nn.Flatten(), nn.Linear(maps[0].numel(),
+                                                     num_classes or model.num_classes, bias=bias))
+        if graft:  # a fresh network that takes over the given features
+            new = NiN(head="fc", num_classes=model.num_classes, input_size=size)
+            new.features, new.head = model.features, head
+            return new
+        model.head = head
+        return model
+    return with_fc_head
+
+
+def probe(eval_mode=True, batches="all", pooled=True, restore="as it was", share_of="zero"):
+    """zero_logit_share of exercise 05, right or wrong in the way named; `restore`: the mode
+    it leaves the model in ("as it was", "train", None: as the function left it)."""
+    def zero_logit_share(model, data_iter):
+        was_training = model.training
+        if eval_mode:
+            model.eval()
+        zeros, total, shares = 0, 0, []
+        with torch.no_grad():
+            for X, _ in data_iter:
+                logits = model(X)
+                found = (logits == 0) if share_of == "zero" else (logits != 0)
+                zeros, total = zeros + found.sum().item(), total + logits.numel()
+                shares.append(found.float().mean().item())
+                if batches == "first":
+                    break
+        if restore:
+            model.train(was_training if restore == "as it was" else True)
+        return zeros / total if pooled else sum(shares) / len(shares)
+    return zero_logit_share
+
+
+def probe_on_all_logits_at_once(model, data_iter):
+    """Right too: every logit in one tensor, then one mean."""
+    was_training = model.training
+    model.eval()
+    with torch.no_grad():
+        logits = torch.cat([model(X) for X, _ in data_iter])
+    model.train(was_training)
+    return (logits == 0).float().mean().item()
+
+
+def frame(rows, index_name):
+    return pd.DataFrame.from_dict(rows, orient="index").rename_axis(index_name)
+
+
+def results_01(test_acc=0.5):
+    return {"results": frame({k: {"params": num_parameters(NiN(num_1x1=k)), "FLOPs/example": 0,
+                                  "test_acc": test_acc, "examples/s": 100.0} for k in (1, 2, 3)},
+                             "num_1x1"), "budget": BUDGET}
+
+
+def results_02():
+    """Rows indexed by '1x1' and '3x3' (not 1 and 3), and a `budget` overwritten by a number."""
+    return {"results": frame({f"{k}x{k}": {"params": num_parameters(NiN(micro_kernel_size=k)),
+                                           "FLOPs/example": 0, "test_acc": 0.5, "examples/s": 9.0}
+                              for k in (1, 3)}, "micro"), "budget": 96}
+
+
+def results_03(fc_size):
+    return {"results": frame({h: {"params": num_parameters(NiN(head=h, input_size=size)),
+                                  "FLOPs/example": 0, "test_acc": 0.5, "examples/s": 9.0}
+                              for h, size in (("gap", BUDGET.image_size), ("fc", fc_size))}, "head"),
+            "budget": BUDGET}
+
+
+def results_05():
+    return {"results": frame({name: {"params": num_parameters(model()), "test_acc": 0.5,
+                                     "examples/s": 9.0, "zero_logits": 30.0}
+                              for name, model in (("one step", lambda: NiN(input_size=96)),
+                                                  ("gradual", lambda: gradual_nin_with(gradual())(96)))},
+                             "last block"), "budget": BUDGET}
+
+
+def family_06():
+    rows = {arch: {"depth": grading.count_layers(VGGNiN(arch, ratio=8), nn.Conv2d),
+                   "params": num_parameters(VGGNiN(arch, ratio=8)), "FLOPs/example": 0,
+                   "test_acc": 0.5, "examples/s": 9.0} for arch in ("vgg11", "vgg16", "vgg19")}
+    return {"family": frame(rows, "arch"), "ratio": 8, "budget": BUDGET}
+
+
+def vgg_family(in_channels_fixed=None, ratio_fixed=None):
+    """vgg_nin of exercise 06, wrong in the way named."""
+    def vgg_nin(arch, ratio, num_classes=10, in_channels=1):
+        ratio, c_in = ratio_fixed or ratio, in_channels_fixed or in_channels
+        layers = []
+        for num_convs, width in zip(VGG_ARCHS[arch], VGG_WIDTHS):
+            for _ in range(num_convs):
+                layers.append(MLPConv(c_in, (width // ratio,) * 2, 3, padding=1))
+                c_in = width // ratio
+            layers.append(nn.MaxPool2d(2, stride=2))
+        return nn.Sequential(*layers, nn.Dropout(0.5),
+                             MLPConv(c_in, (num_classes,) * 2, 3, padding=1), GlobalAvgPool2d())
+    return vgg_nin
+
+
+def nin_parameters(**kwargs):
+    return num_parameters(NiN(**kwargs))
+
+
+def plain_nin(input_size):
+    """gradual_nin that forgot to replace the last block."""
+    return NiN(input_size=input_size)
+
+
+def nin_params_without_biases(k):
+    return sum(p.numel() for name, p in NiN(num_1x1=k).named_parameters() if name.endswith("weight"))
+
+
+E01, E02, E03 = "01_number_of_1x1_convs", "02_3x3_micro_layers", "03_fc_head_instead_of_gap"
+E05, E06 = "05_one_step_reduction", "06_vgg_style_family"
+
+MISTAKES = [
+    # 01: the number of 1x1 convolutions
+    Mistake(E01, "test_block_layers", "one 1x1 convolution too many",
+            {"nin_block_variant": block_with_one_more_1x1},
+            "your nin_block_variant(1, 96, 11, 4, 0, num_1x1=1) has 3 ReLUs; a NiN block with "
+            "one 1x1 convolution has 2"),
+    Mistake(E01, "test_block_layers", "layers in a list",
+            {"nin_block_variant": lambda *args: [nn.Conv2d(1, 96, 11, 4), nn.ReLU()]},
+            "should be a torch nn.Module, but it is a list (wrap the layers in nn.Sequential(...))"),
+    Mistake(E01, "test_block_layers", "code that raises", {"nin_block_variant": raises_value_error},
+            "nin_block_variant(1, 96, 11, 4, 0, 1) raised ValueError: out_channels must be positive"),
+    Mistake(E01, "test_block_layers", "not run", {},
+            "nin_block_variant is not defined: write it in its cell and run that cell"),
+    Mistake(E01, "test_block_layers", "placeholder", {"nin_block_variant": ...},
+            "nin_block_variant is still the placeholder `...`"),
+    Mistake(E01, "test_block_parameters_and_shape", "padding ignored",
+            {"nin_block_variant": variant_block(ignore_padding=True)},
+            "turns an input of shape (2, 96, 26, 26) into (2, 256, 22, 22); expected "
+            "(2, 256, 26, 26)"),
+    Mistake(E01, "test_block_computes_a_nin_block", "ReLUs after all the convolutions",
+            {"nin_block_variant": variant_block(relus_last=True)},
+            "with the same weights, nin_block_variant(3, 16, 3, 1, 1, num_1x1=2) computes "
+            "something else than nin_block(3, 16, 3, 1, 1, num_1x1=2)"),
+    Mistake(E01, "test_param_counts", "weights without biases",
+            lambda: {"param_counts": {k: nin_params_without_biases(k) for k in (1, 2, 3)}},
+            "param_counts[1] is 1,767,620; expected 1,769,112 (num_parameters(NiN(num_1x1=1)))"),
+    Mistake(E01, "test_flop_counts", "a list, not a dict", {"flop_counts": [1, 2, 3]},
+            "flop_counts should be a dict {1: ..., 2: ..., 3: ...}, but it is a list"),
+    Mistake(E01, "test_extra_per_1x1", "no biases", {"extra_per_1x1_384": 384 * 384},
+            "a 1x1 kernel per (input, output) channel pair, and the biases"),
+    Mistake(E01, "test_results_table", "a dict of rows", {"results": {1: 0.5}},
+            "results should be a pandas DataFrame, but it is a dict"),
+    Mistake(E01, "test_results_table", "accuracy in percent", lambda: results_01(test_acc=50.0),
+            "results['test_acc'][1] is 50; it should lie between 0 and 1. an accuracy is a fraction"),
+    Mistake(E01, "test_results_flops", "no FLOPs measured", results_01,
+            "results['FLOPs/example'][1] is 0; expected"),
+    # 02: 3x3 micro layers
+    Mistake(E02, "test_block_layers", "micro layers without padding",
+            {"nin_block_3x3": block_3x3_without_padding},
+            "layer 3 of your nin_block_3x3(1, 96, 11, 4, 0) is Conv2d 96->96 3x3; in a NiN block "
+            "with two 3x3 micro layers it is Conv2d 96->96 3x3 pad 1"),
+    Mistake(E02, "test_block_layers", "still 1x1 micro layers",
+            {"nin_block_3x3": block_3x3(padding=0, micro_kernel_size=1)},
+            "your nin_block_3x3(1, 96, 11, 4, 0) has 2 1x1 convolutions; a NiN block with two 3x3 "
+            "micro layers has 0"),
+    Mistake(E02, "test_block_keeps_the_map_size", "padding 2", {"nin_block_3x3": block_3x3(2)},
+            "nin_block_3x3(96, 256, 5, 1, 2) turns an input of shape (2, 96, 26, 26) into "
+            "(2, 256, 30, 30); expected (2, 256, 26, 26)"),
+    Mistake(E02, "test_block_computes_the_3x3_block", "ReLUs after all the convolutions",
+            {"nin_block_3x3": block_3x3(1, relus_last=True)},
+            "nin_block_3x3(3, 16, 3, 1, 1) computes something else than a NiN block with two 3x3 "
+            "micro layers"),
+    Mistake(E02, "test_costs", "the 1x1 network's parameters",
+            lambda: {"params_3x3": nin_parameters(), "flops_3x3": 0},
+            "params_3x3 is 1,992,166; expected"),
+    Mistake(E02, "test_ratios", "ratios the wrong way up",
+            {"param_ratio": 1 / 3, "flop_ratio": 1 / 3},
+            "parameters with 3x3 micro layers divided by those with 1x1"),
+    Mistake(E02, "test_receptive_field_1x1", "a 1x1 layer seeing 3 positions",
+            {"receptive_fields": {1: 11 + 2 * 2 * 4, 3: 11 + 2 * 2 * 4}},
+            "a 1x1 convolution looks at one position only"),
+    Mistake(E02, "test_receptive_field_3x3", "stride forgotten",
+            {"receptive_fields": {1: 11, 3: 11 + 2 * 2}},
+            "after the stride-4 convolution, neighbouring positions are 4 pixels apart"),
+    Mistake(E02, "test_results_table", "indexed by name", results_02,
+            "results should have one row for each of [1, 3] as its index"),
+    Mistake(E02, "test_results_flops", "budget overwritten with a number", results_02,
+            "budget should be a RunSpec, but it is 96"),
+    # 03: a fully connected head
+    Mistake(E03, "test_head_layers", "head sized for 224 px", {"with_fc_head": fc_head_sized_for_224},
+            "with_fc_head(NiN(input_size=96)) is Linear 250->10; in NiN(head='fc', input_size=96) "
+            "it is Linear 10->10"),
+    Mistake(E03, "test_head_parameters_and_output", "no bias", {"with_fc_head": fc_head(bias=False)},
+            "the number of parameters of with_fc_head(NiN(input_size=224)) is 1,994,666; "
+            "expected 1,994,676"),
+    Mistake(E03, "test_head_keeps_the_features", "a new NiN(head='fc')",
+            {"with_fc_head": fc_head(fresh=True)},
+            "with_fc_head(model) does not keep the weights of model.features. Return the model "
+            "you were given with only model.head replaced"),
+    Mistake(E03, "test_head_computes_the_fc_network", "always 10 classes",
+            {"with_fc_head": fc_head(num_classes=10)},
+            "cannot take the weights of NiN(num_classes=7, head='fc', input_size=96): layer 29 "
+            "of with_fc_head(NiN(num_classes=7, input_size=96)) is Linear 7->10; in "
+            "NiN(num_classes=7, head='fc', input_size=96) it is Linear 7->7"),
+    Mistake(E03, "test_fc_extra", "no biases", {"fc_extra": {224: 2500, 96: 100}},
+            "fc_extra[224] is 2,500; expected 2,510"),
+    Mistake(E03, "test_fc_on_384_maps", "no biases", {"fc_on_384_maps": 384 * 5 * 5 * 10},
+            "fc_on_384_maps is 96,000; expected 96,010"),
+    Mistake(E03, "test_accepts", "the FC network takes every size",
+            {"accepts": {"gap": [96, 160, 224, 256], "fc": [96, 160, 224, 256]}},
+            'accepts["fc"] is [96, 160, 224, 256], but the fc network built for 224 px takes [224]'),
+    Mistake(E03, "test_results_table", "FC head sized for 224 px", lambda: results_03(224),
+            "the FC head's size depends on the input size: use budget.image_size"),
+    Mistake(E03, "test_results_flops", "no FLOPs measured", lambda: results_03(BUDGET.image_size),
+            "results['FLOPs/example']['gap'] is 0; expected"),
+    # 05: one step or several; a probe for dead class maps
+    Mistake(E05, "test_shapes", "the batch dimension kept",
+            {"maps_in": (1, 384, 5, 5), "maps_out": (1, 10, 5, 5)},
+            "maps_in is (1, 384, 5, 5); the last block's input for one image is (384, 5, 5) "
+            "(without the batch dimension)"),
+    Mistake(E05, "test_reduction", "out over in", {"reduction": 250 / 9600, "last_block_params": 0},
+            "values in divided by values out"),
+    Mistake(E05, "test_gradual_block", "one step", {"gradual_block": block_in_one_step},
+            "your gradual_block(384, 10) has 1 ReLU; a block 384 -> 96 (3x3) -> 24 -> 10 has 3"),
+    Mistake(E05, "test_gradual_block", "3x3 without padding", {"gradual_block": gradual(padding=0)},
+            "layer 1 of your gradual_block(384, 10) is Conv2d 384->96 3x3; in a block 384 -> 96 "
+            "(3x3) -> 24 -> 10 it is Conv2d 384->96 3x3 pad 1"),
+    Mistake(E05, "test_gradual_nin", "last block not replaced",
+            {"gradual_nin": plain_nin},
+            "in d2l's NiN with the last block 384 -> 96 -> 24 -> 10 it is Conv2d 384->96 3x3 pad 1"),
+    Mistake(E05, "test_gradual_block_computes_it", "ReLUs after all the convolutions",
+            {"gradual_block": gradual(relus_last=True)},
+            "gradual_block(64, 5) computes something else than a block 64 -> 16 (3x3) -> 4 -> 5"),
+    Mistake(E05, "test_probe_on_a_dead_network", "the share that is not 0",
+            {"zero_logit_share": probe(share_of="nonzero")}, "every logit of this network is 0"),
+    Mistake(E05, "test_probe_in_evaluation_mode_over_every_batch", "no model.eval()",
+            {"zero_logit_share": probe(eval_mode=False)},
+            "is 0.76; expected 0.56: the model ran in training mode, where dropout sets values to 0 "
+            "at random: switch it to evaluation mode with model.eval() before the loop"),
+    Mistake(E05, "test_probe_in_evaluation_mode_over_every_batch", "first batch only",
+            {"zero_logit_share": probe(batches="first")},
+            "is 0.3; expected 0.56: count over all 3 batches of data_iter, not only the first"),
+    Mistake(E05, "test_probe_in_evaluation_mode_over_every_batch", "mean of per-batch shares",
+            {"zero_logit_share": probe(pooled=False)},
+            "is 0.5; expected 0.56: that is the mean of the batches' shares, but the batches hold "
+            "different numbers of images (2, 5, 3)"),
+    Mistake(E05, "test_probe_in_evaluation_mode_over_every_batch", "left in evaluation mode",
+            {"zero_logit_share": probe(restore=None)},
+            "zero_logit_share left the model in evaluation mode, but it was in training mode"),
+    Mistake(E05, "test_probe_other_batches_and_modes", "always back in training mode",
+            {"zero_logit_share": probe(restore="train")},
+            "zero_logit_share left the model in training mode, but it was in evaluation mode"),
+    Mistake(E05, "test_results_table", "zero logits in percent", results_05,
+            "results['zero_logits']['one step'] is 30; it should lie between 0 and 1"),
+    # 06: a VGG-style family
+    Mistake(E06, "test_family_layers", "no max-pools", {"vgg_nin": vgg_without_pooling, "ratio": 8},
+            "your vgg_nin('vgg11', 8) has 0 max-pools; VGGNiN('vgg11', ratio=8) has 5"),
+    Mistake(E06, "test_family_parameters_and_output", "ratio ignored",
+            {"vgg_nin": vgg_family(ratio_fixed=4)},
+            "the number of parameters of vgg_nin('vgg11', 8) is"),
+    Mistake(E06, "test_family_computes_it", "one input channel always",
+            {"vgg_nin": vgg_family(in_channels_fixed=1)},
+            "vgg_nin('vgg11', 16, num_classes=5, in_channels=3) cannot take the weights of "
+            "VGGNiN('vgg11', ratio=16, num_classes=5, in_channels=3): layer 1 of "
+            "vgg_nin('vgg11', 16, num_classes=5, in_channels=3) is Conv2d 1->4 3x3 pad 1; in "
+            "VGGNiN('vgg11', ratio=16, num_classes=5, in_channels=3) it is Conv2d 3->4 3x3 pad 1"),
+    Mistake(E06, "test_depths", "mlpconv blocks, not convolutions",
+            {"depths": {"vgg11": 9, "vgg16": 14, "vgg19": 17}},
+            "two convolutions per mlpconv block, and the last block too"),
+    Mistake(E06, "test_family_table", "a dict", {"family": {}, "ratio": 8},
+            "family should be a pandas DataFrame, but it is a dict"),
+    Mistake(E06, "test_family_flops", "no FLOPs measured", family_06,
+            "family['FLOPs/example']['vgg11'] is 0; expected"),
+]
+
+RIGHT_VARIANTS = [
+    Variant(E02, "test_block_layers", "padding='same'", {"nin_block_3x3": block_3x3("same")}),
+    Variant(E02, "test_block_layers", "padding=(1, 1)", {"nin_block_3x3": block_3x3((1, 1))}),
+    Variant(E02, "test_block_keeps_the_map_size", "padding='same'",
+            {"nin_block_3x3": block_3x3("same")}),
+    Variant(E02, "test_block_computes_the_3x3_block", "padding='same'",
+            {"nin_block_3x3": block_3x3("same")}),
+    Variant(E03, "test_head_keeps_the_features", "in place", {"with_fc_head": fc_head()}),
+    Variant(E03, "test_head_keeps_the_features", "a deep copy",
+            {"with_fc_head": fc_head(deep_copy=True)}),
+    Variant(E03, "test_head_keeps_the_features", "features grafted onto a new NiN",
+            {"with_fc_head": fc_head(graft=True)}),
+    Variant(E05, "test_gradual_block", "padding='same'", {"gradual_block": gradual("same")}),
+    Variant(E05, "test_gradual_nin", "padding='same'",
+            {"gradual_nin": gradual_nin_with(gradual("same"))}),
+    Variant(E05, "test_gradual_block_computes_it", "padding='same'",
+            {"gradual_block": gradual("same")}),
+    Variant(E05, "test_probe_in_evaluation_mode_over_every_batch", "a loop",
+            {"zero_logit_share": probe()}),
+    Variant(E05, "test_probe_in_evaluation_mode_over_every_batch", "all logits at once",
+            {"zero_logit_share": probe_on_all_logits_at_once}),
+    Variant(E05, "test_probe_other_batches_and_modes", "a loop", {"zero_logit_share": probe()}),
+]
+
+
+@functools.cache
+def source_tests(stem):
+    """{name: function} of the test functions in exercises/source/<stem>.ipynb: the code cells
+    between # BEGIN TESTS and # END TESTS, without the call that follows each definition."""
+    nb = nbformat.read(EXERCISES / "source" / f"{stem}.ipynb", as_version=4)
+    found, in_tests = {}, False
+    for cell in nb.cells:
+        marker = cell.source.strip() if cell.cell_type == "raw" else ""
+        in_tests = {"# BEGIN TESTS": True, "# END TESTS": False}.get(marker, in_tests)
+        if in_tests and cell.cell_type == "code":
+            module = ast.parse(cell.source)
+            module.body = [n for n in module.body if isinstance(n, ast.FunctionDef)]
+            namespace = {}
+            exec(compile(module, f"{stem}.ipynb", "exec"), namespace)
+            found.update(namespace)
+    found.pop("__builtins__", None)
+    return found
+
+
+def run_source_test(exercise, test, answer):
+    """Call the test function `test` of `exercise` as otter does, with the learner's names."""
+    env = answer() if callable(answer) else answer
+    fn = source_tests(exercise)[test]
+    fn(**{name: env.get(name) for name in inspect.signature(fn).parameters})
+
+
+@pytest.mark.parametrize("row", MISTAKES, ids=lambda r: f"{r.exercise[:2]}-{r.test}-{r.what}")
+def test_a_mistake_fails_its_check_with_its_hint(row):
+    with pytest.raises(AssertionError) as info:
+        run_source_test(row.exercise, row.test, row.answer)
+    message = str(info.value)
+    assert row.hint in message, message
+    jargon = [word for word in DEVELOPER_WORDS if word in message]
+    assert not jargon, f"{message!r} uses {jargon}, which a learner has never met"
+
+
+@pytest.mark.parametrize("row", RIGHT_VARIANTS, ids=lambda r: f"{r.exercise[:2]}-{r.test}-{r.what}")
+def test_a_right_variant_passes_its_check(row):
+    run_source_test(row.exercise, row.test, row.answer)
+
+
+def test_every_check_of_a_tabled_exercise_has_a_mistake():
+    for exercise in {row.exercise for row in MISTAKES}:
+        untested = set(source_tests(exercise)) - {r.test for r in MISTAKES if r.exercise == exercise}
+        assert not untested, f"{exercise}: no row of MISTAKES fails {sorted(untested)}"
+    assert all(row.test in source_tests(row.exercise) for row in RIGHT_VARIANTS)
 
 
 # tools/grade.py, end to end with otter. -----------------------------------------------------------
