@@ -80,8 +80,8 @@ def fashion_problems(folder, thorough=False):
         images, labels = counts.get((split, "images")), counts.get((split, "labels"))
         if images is not None and labels is not None and images != labels:
             problems.append((Path(folder) / f"{split}-labels-idx1-ubyte",
-                             f"it holds {labels:,} labels, but {split}-images-idx3-ubyte "
-                             f"holds {images:,} images"))
+                             (f"it holds {labels:,} labels, but {split}-images-idx3-ubyte "
+                              f"holds {images:,} images")))
     return problems
 
 

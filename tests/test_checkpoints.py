@@ -89,7 +89,7 @@ def test_no_flipped_byte_loads_as_a_different_checkpoint(tmp_path):
 def test_a_checkpoint_without_a_checksum_still_loads(tmp_path):
     """Checkpoints written before the checksum existed load as before, without a word."""
     path = tmp_path / "old.ckpt"
-    model, optimizer = saved(path)
+    model, _ = saved(path)
     old = torch.load(path, weights_only=True)
     del old["sha256"]
     torch.save(old, path)
