@@ -27,6 +27,7 @@ from contextlib import contextmanager
 import pandas as pd
 import torch
 from torch import nn
+from torch.nn.parameter import is_lazy
 
 CHECK_SECONDS_ENV = "NIN_COURSE_CHECK_SECONDS"
 DEFAULT_CHECK_SECONDS = 60  # per test; a correct answer takes a second or two
@@ -429,7 +430,6 @@ def _weights_do_not_fit(got, expected, name, expected_name):
 def expect_same_function(got, expected, X, name, expected_name):
     """With `expected`'s weights copied in (layer by layer, in order), `got` computes the same
     output on X."""
-    from torch.nn.parameter import is_lazy
     from .compare import copy_weights_by_order
     got, expected = expect_module(got, name), expected.eval()
     if any(is_lazy(p) for p in got.parameters()):

@@ -14,6 +14,9 @@
   test files of the autograder zip.
 - For each exercise a deliberately wrong answer fails with a hint that says what is wrong; so
   do code that raises, loops forever (a short time limit) or returns the wrong type.
+- MISTAKES: every check of exercises 01, 02, 03, 05 and 06, as written in its source, fails
+  a common wrong answer with its hint in a learner's words; RIGHT_VARIANTS (padding='same' ...)
+  pass.
 - tools/grade.py grades a folder of two submissions into a CSV with otter itself, copies them
   untouched, refuses to overwrite the CSV, and stops a notebook that runs forever.
 """
