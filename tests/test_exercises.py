@@ -14,7 +14,7 @@
   test files of the autograder zip.
 - For each exercise a deliberately wrong answer fails with a hint that says what is wrong; so
   do code that raises, loops forever (a short time limit) or returns the wrong type.
-- MISTAKES: every check of exercises 01, 02, 03, 05 and 06, as written in its source, fails
+- MISTAKES: every check of exercises 01 to 06, as written in its source, fails
   a common wrong answer with its hint in a learner's words; RIGHT_VARIANTS (padding='same' ...)
   pass.
 - tools/grade.py grades a folder of two submissions into a CSV with otter itself, copies them
@@ -45,6 +45,7 @@ from torch import nn
 from nin_course import GlobalAvgPool2d, MLPConv, NiN, VGGNiN, grading, num_parameters
 from nin_course.experiments import experiment_budget
 from nin_course.models import VGG_ARCHS, VGG_WIDTHS
+from nin_course.resources import memory_estimate
 
 ROOT = Path(__file__).resolve().parents[1]
 EXERCISES = ROOT / "exercises"
@@ -551,9 +552,25 @@ def plain_nin(input_size):
 def nin_params_without_biases(k):
     return sum(p.numel() for name, p in NiN(num_1x1=k).named_parameters() if name.endswith("weight"))
 
+def memory_04(unit=1):
+    """Exercise 04's `memory` for d2l's NiN at batch 128, in units of `unit` bytes."""
+    estimate = memory_estimate(NiN(), (1, 224, 224), batch_size=128, optimizer_slots=1)
+    return {"memory": {key: estimate[key] / unit for key in ("training", "inference")}}
+
+
+def break_even_04(gradients=True, slots=None, batch_size=1):
+    """break_even_batch of exercise 04, wrong in the way named: without the gradients, with
+    `slots` optimizer tensors whatever it is given, or activations of `batch_size` examples."""
+    def break_even_batch(model, input_shape, optimizer_slots):
+        given = optimizer_slots if slots is None else slots
+        one = memory_estimate(model, input_shape, batch_size=1, optimizer_slots=given)
+        fixed = one["weights"] + one["optimizer_state"] + (one["gradients"] if gradients else 0)
+        return fixed // (batch_size * one["activations"]) + 1
+    return break_even_batch
+
 
 E01, E02, E03 = "01_number_of_1x1_convs", "02_3x3_micro_layers", "03_fc_head_instead_of_gap"
-E05, E06 = "05_one_step_reduction", "06_vgg_style_family"
+E04, E05, E06 = "04_resource_usage", "05_one_step_reduction", "06_vgg_style_family"
 
 MISTAKES = [
     # 01: the number of 1x1 convolutions
@@ -650,6 +667,42 @@ MISTAKES = [
             "the FC head's size depends on the input size: use budget.image_size"),
     Mistake(E03, "test_results_flops", "no FLOPs measured", lambda: results_03(BUDGET.image_size),
             "results['FLOPs/example']['gap'] is 0; expected"),
+    # 04: resource usage
+    Mistake(E04, "test_conv_params", "no biases",
+            {"conv_params": lambda c_in, c_out, k: c_out * c_in * k * k},
+            "one k x k filter per (input, output) channel pair; plus the biases"),
+    Mistake(E04, "test_conv_flops", "out_height squared",
+            {"conv_flops": lambda c_in, c_out, k, h, w: 2 * c_in * k * k * c_out * h * h},
+            "there are out_height * out_width output values per output channel"),
+    Mistake(E04, "test_conv_flops", "multiply-adds, not FLOPs",
+            {"conv_flops": lambda c_in, c_out, k, h, w: c_in * k * k * c_out * h * w},
+            "a multiply-add counts 2 FLOPs"),
+    Mistake(E04, "test_conv_formulas_elsewhere", "out_width squared",
+            {"conv_params": lambda c_in, c_out, k: c_out * c_in * k * k + c_out,
+             "conv_flops": lambda c_in, c_out, k, h, w: 2 * c_in * k * k * c_out * w * w},
+            "out_height * out_width output values per output channel"),
+    Mistake(E04, "test_totals", "FLOPs at the input size",
+            {"total_params": 1_992_166, "total_flops": 2 * 1_992_166 * 224 * 224},
+            "did you use each convolution's output size, after its stride?"),
+    Mistake(E04, "test_share_1x1", "a percentage", {"share_1x1": 24.0},
+            "a fraction between 0 and 1, not a percentage"),
+    Mistake(E04, "test_memory", "MiB, not bytes", lambda: memory_04(unit=2**20),
+            "bytes, not MiB"),
+    Mistake(E04, "test_largest_part", "the weights", {"largest_part": "weights"},
+            "but the package's numbers say 'activations'"),
+    Mistake(E04, "test_break_even", "guessed 2",
+            {"break_even_batch": lambda model, shape, slots: 2,
+             "batch_where_activations_dominate": 2},
+            "what does not grow with the batch: the weights, a gradient per weight"),
+    Mistake(E04, "test_break_even_elsewhere", "without the gradients",
+            {"break_even_batch": break_even_04(gradients=False)},
+            "the weights, their gradients and the optimizer state stay"),
+    Mistake(E04, "test_break_even_elsewhere", "plain SGD whatever the optimiser",
+            {"break_even_batch": break_even_04(slots=0)},
+            "use the model, the input shape and the optimizer_slots given"),
+    Mistake(E04, "test_break_even_elsewhere", "the activations of a batch of 128",
+            {"break_even_batch": break_even_04(batch_size=128)},
+            "the activations of one example are memory_estimate at batch_size=1"),
     # 05: one step or several; a probe for dead class maps
     Mistake(E05, "test_shapes", "the batch dimension kept",
             {"maps_in": (1, 384, 5, 5), "maps_out": (1, 10, 5, 5)},
