@@ -115,6 +115,20 @@ def _check_batches(data_iter, name):
         raise ValueError(f"{name} has no batches: check the dataset and batch_size")
 
 
+def _check_label_range(data_iter, num_classes, name):
+    """Raise a ValueError if a loader's labels (`.y`, as an ArrayLoader holds them) fall outside
+    0..num_classes-1, before cross-entropy fails with an IndexError (on CUDA a device assert)."""
+    y = getattr(data_iter, "y", None)
+    if num_classes is None or not isinstance(y, torch.Tensor) or y.numel() == 0:
+        return
+    low, high = int(y.min()), int(y.max())  # one read, before training
+    if low < 0 or high >= num_classes:
+        raise ValueError(f"{name} holds labels from {low} to {high}, but the model has "
+                         f"{num_classes} classes: labels must lie in 0..{num_classes - 1}. Build "
+                         f"the model with num_classes={high + 1} if there are that many classes, "
+                         "or map the labels to 0, 1, 2 ...")
+
+
 def make_optimizer(model, config):
     """SGD (with config.momentum) or AdamW over the model's parameters."""
     if config.optimizer == "sgd":
@@ -329,6 +343,8 @@ def fit(model, train_iter, test_iter=None, config=None, runtime=None, **override
     _check_batches(train_iter, "train_iter")
     if test_iter is not None:
         _check_batches(test_iter, "test_iter")
+    for name, data_iter in (("train_iter", train_iter), ("test_iter", test_iter)):
+        _check_label_range(data_iter, getattr(model, "num_classes", None), name)
     checkpoints.check_checkpoint_path(runtime.checkpoint_path, runtime.resume)
     checkpoints.check_writable(runtime.checkpoint_path)
     generator = getattr(train_iter, "generator", None)  # a loader's own shuffling generator

@@ -593,3 +593,16 @@ def test_precision_fp32_turns_bf16_off_and_bf16_evaluates_on_the_cpu():
     history = fit(tiny_nin(), loaders(n=48)[0], num_epochs=1, precision="bf16", device="cpu",
                   **QUIET)
     assert math.isfinite(history.train_loss[0])
+
+
+def test_labels_outside_the_models_classes_are_refused_before_training():
+    """Label 3 for a 3-class model: a clear error naming the loader, not cross-entropy's
+    IndexError (on CUDA an opaque device-side assert) in the middle of an epoch."""
+    X, y = tiny_data(16, seed=0)
+    images = (X.squeeze(1) * 40 + 128).clamp(0, 255).to(torch.uint8)  # (16, 4, 4) uint8
+    good = ArrayLoader(images, y, batch_size=8)
+    for train, test, name in ((ArrayLoader(images, y + 1, batch_size=8), good, "train_iter"),
+                              (good, ArrayLoader(images, y - 1, batch_size=8), "test_iter")):
+        with pytest.raises(ValueError, match=rf"{name} holds labels from -?\d+ to \d+, but the "
+                                             r"model has 3 classes: labels must lie in 0\.\.2"):
+            fit(tiny_nin(), train, test, num_epochs=1, **QUIET)
