@@ -12,6 +12,16 @@ import torch
 from matplotlib.ticker import MaxNLocator
 
 
+def figure_png(fig, dpi=100):
+    """A Figure as PNG bytes, whatever matplotlib's backend: (width * dpi, height * dpi) pixels.
+
+    `dpi=None` takes matplotlib's `savefig.dpi` setting (by default the figure's own dpi).
+    """
+    buffer = io.BytesIO()
+    fig.savefig(buffer, format="png", dpi=dpi)
+    return buffer.getvalue()
+
+
 def in_notebook():
     """True inside a Jupyter kernel (where figures can be displayed), False in a terminal/pytest."""
     try:
@@ -79,10 +89,9 @@ class LivePlot:
             return
         from IPython.display import Image, display
         fig = plot_history(history)
-        png = io.BytesIO()
-        fig.savefig(png, format="png")  # a PNG whatever the backend, so the output is an image
+        png = figure_png(fig, dpi=None)  # a PNG whatever the backend, so the output is an image
         plt.close(fig)  # and the inline backend does not show the figure a second time
-        image = Image(data=png.getvalue(), format="png")
+        image = Image(data=png, format="png")
         if self._handle is None:
             self._handle = display(image, display_id=True)
         else:

@@ -8,7 +8,7 @@ import torch
 
 from nin_course import plots
 from nin_course.checkpoints import History
-from nin_course.plots import LivePlot, in_notebook, plot_history, show_images
+from nin_course.plots import LivePlot, figure_png, in_notebook, plot_history, show_images
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402  (after choosing the backend)
@@ -121,3 +121,12 @@ def test_show_images_uint8_nhwc_and_grey():
         show_images(torch.zeros(8, 8))
     with pytest.raises(ValueError, match="channels"):
         show_images(torch.zeros(2, 5, 8, 8))
+
+
+def test_figure_png_is_a_png_of_the_figure_size():
+    fig = plot_history(make_history())
+    fig.set_size_inches(3, 2)
+    png = figure_png(fig, dpi=50)
+    assert png.startswith(b"\x89PNG\r\n\x1a\n")
+    width, height = int.from_bytes(png[16:20], "big"), int.from_bytes(png[20:24], "big")
+    assert (width, height) == (150, 100)  # (3 in x 50 dpi, 2 in x 50 dpi): no tight bbox
