@@ -29,6 +29,8 @@ import torch
 from torch import nn
 from torch.nn.parameter import is_lazy
 
+from .modes import evaluating
+
 CHECK_SECONDS_ENV = "NIN_COURSE_CHECK_SECONDS"
 DEFAULT_CHECK_SECONDS = 60  # per test; a correct answer takes a second or two
 # The layers compared by `expect_same_layers`; global average pooling may be written several
@@ -385,13 +387,8 @@ def expect_kept(got, kept, name, what, hint=""):
 def output_of(model, X, name):
     """model(X) in eval mode without gradients; an exception becomes an AssertionError."""
     model = expect_module(model, name)
-    was_training = model.training
-    model.eval()
-    try:
-        with torch.no_grad():
-            return call(model, X, name=name)
-    finally:
-        model.train(was_training)
+    with evaluating(model):
+        return call(model, X, name=name)
 
 
 def expect_output_shape(model, X, expected_shape, name):
@@ -527,13 +524,11 @@ def zero_logit_case(batch_sizes=(2, 5, 3), zero_shares=(0.3, 0.7, 0.5), num_clas
 
 def _zero_shares(model, batches):
     """[(share of zero logits, number of logits)] per batch, in evaluation mode."""
-    was_training, found = model.training, []
-    model.eval()
-    with torch.no_grad():
+    found = []
+    with evaluating(model):
         for X, _ in batches:
-            logits = model(X)
+            logits = model(X)  # (len(X), num_classes)
             found.append(((logits == 0).float().mean().item(), logits.numel()))
-    model.train(was_training)
     return found
 
 

@@ -24,6 +24,7 @@ import torch
 from .checkpoints import seed_everything
 from .config import TrainConfig
 from .models import ImageClassifier
+from .modes import evaluating
 from .training import TrainingStuckError, evaluate, fit
 
 LEFT_PLATEAU = 0.1  # a run whose final test loss is this far below ln(C) has started to learn
@@ -43,15 +44,12 @@ def dead_class_maps(model, X, batch_size=250):
     X: (N, C, H, W) inputs, prepared as in training. Evaluated in eval mode (no dropout),
     without gradients, in batches; the model's mode is restored afterwards.
     """
-    was_training = model.training
-    model.eval()
     alive = None
-    with torch.no_grad():
+    with evaluating(model):
         for start in range(0, len(X), batch_size):
             maps = class_maps_of(model, X[start:start + batch_size])  # (B, K, h, w)
             nonzero = (maps != 0).any(dim=(0, 2, 3))                   # (K,)
             alive = nonzero if alive is None else alive | nonzero
-    model.train(was_training)
     return int((~alive).sum())
 
 

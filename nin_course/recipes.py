@@ -27,6 +27,7 @@ from .config import TrainConfig
 from .layers import MLPConv
 from .loaders import balanced_indices
 from .models import COURSE_INIT, ImageClassifier
+from .modes import evaluating
 from .profiles import resolve
 from .spec import RunSpec, sized, with_config  # noqa: F401 (with_config: for the lessons)
 from .training import patience_for
@@ -91,9 +92,8 @@ class FashionNiN(ImageClassifier):
         super().__init__(features, in_channels, num_classes, input_size, init=init)
         # Find the smallest input size now, in eval mode: in training mode, batch norm cannot
         # run on the 1x1 maps of a single test image that the search uses.
-        self.eval()
-        self.min_input_size  # noqa: B018 (computed once and cached)
-        self.train()
+        with evaluating(self):
+            self.min_input_size  # noqa: B018 (computed once and cached)
 
 
 def fast_recipe(profile=None, *, augment=False, **config):

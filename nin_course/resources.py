@@ -27,6 +27,7 @@ from torch import nn
 from torch.utils.flop_counter import FlopCounterMode
 
 from .models import ImageClassifier, num_parameters
+from .modes import evaluating
 
 OPTIMIZERS = {0: "SGD", 1: "SGD with momentum", 2: "Adam"}  # optimizer_slots -> one to measure
 
@@ -82,7 +83,7 @@ def _trace(model, input_shape, batch_size=None, depth=1):
     handles = [m.register_forward_hook(record(name)) for name, m in model.named_modules()]
     counter = FlopCounterMode(display=False)
     try:
-        with _eval_mode(model), torch.no_grad(), counter:
+        with evaluating(model), counter:
             model(torch.zeros(1, *example, **_device_dtype(model)))
     except RuntimeError as err:
         raise ValueError(f"{type(model).__name__} cannot take an input of shape {(1, *example)}"
@@ -159,18 +160,6 @@ def _device_dtype(model):
     """The device and dtype of the model's first floating-point parameter, if any."""
     p = next((p for p in model.parameters() if p.is_floating_point()), None)
     return {} if p is None else {"device": p.device, "dtype": p.dtype}
-
-
-@contextmanager
-def _eval_mode(model):
-    """model.eval() inside the block; every module's own mode is restored after it."""
-    modes = [(m, m.training) for m in model.modules()]
-    model.eval()
-    try:
-        yield
-    finally:
-        for m, training in modes:
-            m.training = training
 
 
 def _flops_by_name(model, counter):
@@ -449,7 +438,7 @@ def measure_peak_memory(model, input_shape, batch_size=None, device="cuda", trai
         _train_step(model, X, optimizer_slots, device)
     else:
         torch.cuda.reset_peak_memory_stats(device)
-        with _eval_mode(model), torch.no_grad():
+        with evaluating(model):
             model(X)
     torch.cuda.synchronize(device)
     peak = torch.cuda.max_memory_allocated(device) - start

@@ -15,6 +15,7 @@ import torch
 from torch import nn
 
 from .layers import unfold_patches
+from .modes import evaluating
 
 PATCH_SIZE = (1, 2)  # the receptive field of the XOR strip: two neighbouring pixels in a row
 
@@ -127,8 +128,8 @@ def plot_decision_boundaries(models, X, y, resolution=201, max_points=400):
     fig, axes = plt.subplots(1, len(models), figsize=(4.2 * len(models), 4),
                              layout="constrained", squeeze=False)
     for ax, (title, model) in zip(axes[0], models.items()):
-        model.eval()
-        prob = torch.sigmoid(model(images)).reshape(resolution, resolution)
+        with evaluating(model):
+            prob = torch.sigmoid(model(images)).reshape(resolution, resolution)
         filled = ax.contourf(u, v, prob, levels=torch.linspace(0, 1, 11).tolist(),
                              cmap="RdBu_r", alpha=0.45)
         ax.contour(u, v, prob, levels=[0.5], colors="k", linewidths=1.5)

@@ -21,6 +21,7 @@ from tqdm.auto import tqdm
 from . import checkpoints
 from .checkpoints import History, seed_everything
 from .config import Runtime, TrainConfig, from_plain, plain, split_settings
+from .modes import evaluating
 from .plots import LivePlot
 
 STUCK_TOLERANCE = 0.02  # an epoch whose loss is within this of ln(num_classes) learnt nothing
@@ -229,10 +230,8 @@ def evaluate(model, data_iter, device=None, bf16=False, pad_to=None):
     shorter batches to this many rows (see `pad_batch`), for a compiled model.
     """
     device = next(model.parameters()).device if device is None else pick_device(device)
-    was_training = model.training
-    model.eval().to(device)
     loss_sum, correct, n = torch.zeros((), device=device), torch.zeros((), device=device), 0
-    with torch.no_grad(), _autocast(device, bf16):
+    with evaluating(model.to(device)), _autocast(device, bf16):
         for X, y in data_iter:
             X = X if pad_to is None else pad_batch(X, pad_to)
             X, y = _to_device(X, y, device, channels_last=False)
@@ -240,7 +239,6 @@ def evaluate(model, data_iter, device=None, bf16=False, pad_to=None):
             loss_sum += F.cross_entropy(logits, y, reduction="sum")
             correct += (logits.argmax(dim=1) == y).sum()
             n += len(y)
-    model.train(was_training)
     if n == 0:
         raise ValueError("evaluate got no batches: data_iter is empty")
     return loss_sum.item() / n, correct.item() / n
