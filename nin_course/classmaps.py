@@ -8,7 +8,6 @@ the image (`upsample`), lays them over it (`overlay`), draws the paper's Fig. 4 
 (`mean_true_and_other_maps`), and browses them interactively (`ClassMapViewer`, with ipywidgets).
 """
 import html
-import io
 
 import ipywidgets as widgets
 import matplotlib
@@ -18,6 +17,9 @@ import torch
 from matplotlib.figure import Figure
 from torch.nn import functional as F
 
+from .loaders import resize_images
+from .modes import evaluating
+from .plots import figure_png
 from .widgets import LiveControl
 
 
@@ -32,13 +34,8 @@ def class_maps(model, X):
         raise ValueError(f"class_maps needs a NIN with .features and .num_classes (NiN, CifarNiN); "
                          f"got {type(model).__name__}")
     model.check_input(X)
-    was_training = model.training
-    model.eval()
-    try:
-        with torch.no_grad():
-            maps = model.features(X)
-    finally:
-        model.train(was_training)
+    with evaluating(model):
+        maps = model.features(X)  # (N, num_classes, h, w)
     if maps.ndim != 4 or maps.shape[1] != model.num_classes:
         raise ValueError(f"the last layer of {type(model).__name__} gives maps of shape "
                          f"{tuple(maps.shape)}, not one map per class ({model.num_classes})")
@@ -48,16 +45,16 @@ def class_maps(model, X):
 def upsample(maps, size):
     """Bilinear upsampling of maps to `size` (an int or (H, W)): (..., h, w) -> (..., H, W).
 
-    Takes one map (h, w), the maps of one image (K, h, w) or a batch (N, K, h, w).
+    Takes one map (h, w), the maps of one image (K, h, w) or a batch (N, K, h, w), as float32;
+    each map is resized on its own by `loaders.resize_images` (at the same size: the maps).
     """
     maps = torch.as_tensor(maps, dtype=torch.float32)
     if maps.ndim not in (2, 3, 4):
         raise ValueError(f"upsample takes maps (h, w), (K, h, w) or (N, K, h, w); got shape "
                          f"{tuple(maps.shape)}")
-    size = (size, size) if isinstance(size, int) else tuple(size)
     batch = maps.reshape(-1, 1, *maps.shape[-2:])  # every map as its own one-channel image
-    big = F.interpolate(batch, size=size, mode="bilinear", align_corners=False)
-    return big.reshape(*maps.shape[:-2], *size)
+    big = resize_images(batch, size)  # (N * K, 1, H, W)
+    return big.reshape(*maps.shape[:-2], *big.shape[-2:])
 
 
 def _image_hwc(image):
@@ -155,24 +152,6 @@ def mean_true_and_other_maps(maps, labels):
     return scaled[is_true & live].mean(dim=0), scaled[~is_true & live].mean(dim=0)
 
 
-def _logits(model, X):
-    """model(X) in eval mode without gradients; the model's mode is restored."""
-    was_training = model.training
-    model.eval()
-    try:
-        with torch.no_grad():
-            return model(X)
-    finally:
-        model.train(was_training)
-
-
-def figure_png(fig, dpi=100):
-    """A Figure as PNG bytes (works with any matplotlib backend)."""
-    buffer = io.BytesIO()
-    fig.savefig(buffer, format="png", dpi=dpi)
-    return buffer.getvalue()
-
-
 class ClassMapViewer(LiveControl):
     """Browse images and classes: the image, the class's map, and the map laid over the image.
 
@@ -189,7 +168,8 @@ class ClassMapViewer(LiveControl):
             raise ValueError(f"X, images and labels must hold the same number of images; got "
                              f"{len(X)}, {len(images)} and {len(labels)}")
         self.maps = class_maps(model, X).cpu()  # (N, K, h, w)
-        self.probs = torch.softmax(_logits(model, X), dim=1).cpu()  # (N, K)
+        with evaluating(model):
+            self.probs = torch.softmax(model(X), dim=1).cpu()  # (N, K)
         self.images, self.classes = images, list(classes)
         self.labels = [int(y) for y in labels]
         self.index = widgets.IntSlider(value=0, min=0, max=len(X) - 1, description="image")

@@ -13,7 +13,6 @@ is shown and nothing stays open in pyplot; `fig.savefig(...)` writes it, and in 
 as a PNG when it is the last value of a cell, whichever backend is active. All three figures
 colour layers the same way (`COLOURS`).
 """
-import io
 import itertools
 
 import matplotlib.colors as mcolors
@@ -25,6 +24,8 @@ from torch import nn
 
 from .layers import MLPConv
 from .models import VGG_ARCHS, VGG_WIDTHS, CifarNiN, NiN, shape_walk
+from .modes import evaluating
+from .plots import figure_png
 
 COLOURS = {"conv": "#9ecae1",  # a k x k convolution: a linear filter, then ReLU
            "mlp": "#fdae6b",   # 1x1 convolutions: the micro MLP of an mlpconv layer
@@ -44,9 +45,7 @@ class Diagram(Figure):
     (a plain Figure made without pyplot would show as '<Figure size ...>')."""
 
     def _repr_png_(self):
-        buffer = io.BytesIO()
-        self.savefig(buffer, format="png", dpi=100)
-        return buffer.getvalue()
+        return figure_png(self, dpi=100)
 
 
 def _canvas(figsize, ncols=1):
@@ -203,12 +202,8 @@ def _mlpconv_stages(model, widths=None):
     """
     device = next(model.parameters()).device
     X = torch.zeros(1, model.in_channels, model.input_size, model.input_size, device=device)
-    was_training = model.training
-    model.eval()  # so that drawing never updates batch-norm statistics
-    try:
+    with evaluating(model):  # so that drawing never updates batch-norm statistics
         walk = shape_walk(model, X)
-    finally:
-        model.train(was_training)
     blocks, notes = [], [[]]
     for layer, (_, shape) in zip(model.features.children(), walk):
         if isinstance(layer, MLPConv):

@@ -4,6 +4,7 @@ import numpy as np
 import pytest
 import torch
 from matplotlib.figure import Figure
+from torch.nn import functional as F
 
 from nin_course import classmaps
 from nin_course.classmaps import (ClassMapViewer, class_maps, mean_true_and_other_maps, overlay,
@@ -72,6 +73,13 @@ def test_upsample_to_the_image_size(shape):
     big = upsample(maps, 32)
     assert big.shape == (*shape[:-2], 32, 32)
     assert torch.allclose(upsample(torch.full(shape, 2.0), (32, 24)), torch.tensor(2.0))
+
+
+def test_upsample_is_torchs_bilinear_interpolation_of_each_map():
+    maps = torch.rand(2, 3, 4, 5)  # (N, K, h, w)
+    reference = F.interpolate(maps, size=(9, 11), mode="bilinear", align_corners=False)
+    assert torch.equal(upsample(maps, (9, 11)), reference)
+    assert upsample(maps.double(), 9).dtype == torch.float32
 
 
 def test_upsample_rejects_a_vector():

@@ -221,6 +221,14 @@ def test_clear_errors(kwargs, message):
         ArrayLoader(**arguments)
 
 
+@pytest.mark.parametrize("size, antialias", [((7, 9), False), (3, True), ((2, 9), True)])
+def test_resize_images_is_torchs_bilinear_interpolation(size, antialias):
+    X = torch.rand(2, 3, 5, 6)  # (N, C, H, W); antialiased when shrinking either side
+    reference = F.interpolate(X, size=size if isinstance(size, tuple) else (size, size),
+                              mode="bilinear", align_corners=False, antialias=antialias)
+    assert torch.equal(resize_images(X, size), reference)
+
+
 def test_resize_images_is_identity_at_the_same_size():
     X = torch.rand(2, 1, 5, 5)
     assert resize_images(X, 5) is X
