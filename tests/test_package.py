@@ -19,7 +19,8 @@ HEAVY = ("ipywidgets", "matplotlib", "pandas", "tqdm")
 
 def loaded_after(statement):
     """Which of HEAVY are in sys.modules after `statement`, run in a fresh interpreter."""
-    code = f"{statement}\nimport json, sys\nprint(json.dumps([m for m in {HEAVY!r} if m in sys.modules]))"
+    code = (f"{statement}\nimport json, sys\n"
+            f"print(json.dumps([m for m in {HEAVY!r} if m in sys.modules]))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     return set(json.loads(out.stdout.splitlines()[-1]))
 
@@ -33,7 +34,8 @@ def test_layers_and_models_do_not_import_heavy_libraries():
 
 def test_the_whole_package_does_import_them():
     # the check above can fail: the eager modules do pull these in
-    assert {"ipywidgets", "matplotlib"} <= loaded_after("import nin_course.widgets, nin_course.plots")
+    assert {"ipywidgets", "matplotlib"} <= loaded_after("import nin_course.widgets, "
+                                                        "nin_course.plots")
 
 
 @pytest.mark.parametrize("name", nin_course.__all__)
@@ -46,13 +48,13 @@ def test_public_names():
     assert len(set(nin_course.__all__)) == len(nin_course.__all__), "a name exported twice"
     assert set(nin_course.__all__) <= set(dir(nin_course))
     namespace = {}
-    exec("from nin_course import *", namespace)
+    exec("from nin_course import *", namespace)  # noqa: S102 (a star import needs module scope)
     assert {"NiN", "fit", "load_run", "MLPConv"} <= set(namespace)
 
 
 def test_submodules_and_unknown_names():
     assert nin_course.plots is importlib.import_module("nin_course.plots")
     with pytest.raises(AttributeError, match="module 'nin_course' has no attribute 'NIN'"):
-        nin_course.NIN
-    with pytest.raises(ImportError):
-        exec("from nin_course import no_such_name", {})
+        nin_course.NIN  # noqa: B018 (the look-up is the test)
+    with pytest.raises(ImportError, match="cannot import name 'no_such_name'"):
+        from nin_course import no_such_name  # noqa: F401
