@@ -18,6 +18,7 @@ made from, so that a copy whose sources changed is made again.
 import lzma
 import os
 import tempfile
+import tokenize
 import warnings
 import zipfile
 import zlib
@@ -32,8 +33,10 @@ from .datafiles import (DataFileError, damaged_message, fashion_problems, md5_pr
 DATA_ENV = "NIN_COURSE_DATA"
 CACHE_ENV = "NIN_COURSE_CACHE"
 PREPARED_KEYS = ("x_train", "y_train", "x_test", "y_test", "classes")
-# what reading a damaged .npz raises: truncated, bad CRC, broken LZMA or deflate stream
-NPZ_ERRORS = (OSError, EOFError, zipfile.BadZipFile, lzma.LZMAError, zlib.error)
+# what reading a damaged .npz raises: truncated, bad CRC, broken LZMA or deflate stream, and a
+# damaged array header (numpy parses it with Python's tokenizer: TokenError on Python 3.13)
+NPZ_ERRORS = (OSError, EOFError, zipfile.BadZipFile, lzma.LZMAError, zlib.error,
+              tokenize.TokenError, SyntaxError)
 
 
 @dataclass(frozen=True)
