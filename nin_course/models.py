@@ -9,6 +9,7 @@ import torch
 from torch import nn
 
 from .layers import GlobalAvgPool2d, MLPConv, check_int
+from .modes import evaluating
 
 HEADS = ("gap", "fc", "fc+dropout")
 # Stages of VGG-11/16/19 (Simonyan & Zisserman 2015, table 1): convolutions per stage.
@@ -218,12 +219,8 @@ def _meta_features(features, shape):
                                  dtype=torch.float32 if v.is_floating_point() else v.dtype)
              for k, v in features.state_dict().items()}
     X = torch.empty(shape, device="meta")
-    was_training = features.training
-    features.eval()
-    try:
+    with evaluating(features):  # every submodule's own mode comes back after it
         return tuple(torch.func.functional_call(features, state, (X,)).shape[1:])
-    finally:
-        features.train(was_training)
 
 
 def make_head(head, maps, num_classes):
