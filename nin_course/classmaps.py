@@ -72,9 +72,12 @@ def _image_hwc(image):
 def overlay(image, heat, alpha=0.5, cmap="jet", vmax=None):
     """`heat` (h, w), upsampled to the image, coloured and blended over it: (H, W, 3) in [0, 1].
 
-    image: uint8 (H, W, C) or float (C, H, W) in [0, 1]. The colours run from 0 (the maps come
-    out of a ReLU, so 0 is "no evidence") to `vmax` (default: the map's maximum); give several
-    maps the same vmax to compare them. alpha is the weight of the colours.
+    image: uint8 (H, W, C) or float (C, H, W) in [0, 1]. The colours run from 0 to `vmax`
+    (default: the map's maximum); give several maps the same vmax to compare them. alpha is the
+    weight of the colours. Only positive evidence is coloured: the maps of NiN and CifarNiN come
+    out of a ReLU, so 0 is "no evidence" there, but a network without a last ReLU (FashionNiN,
+    `last_relu=False`) also has negative values, evidence against the class, which this shows
+    as 0 (plot -heat to see them).
     """
     rgb = _image_hwc(image)
     heat = upsample(heat, rgb.shape[:2]).cpu().numpy()  # (H, W)
