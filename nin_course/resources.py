@@ -29,7 +29,7 @@ from torch.utils.flop_counter import FlopCounterMode
 from .models import ImageClassifier, num_parameters
 from .modes import evaluating
 
-OPTIMIZERS = {0: "SGD", 1: "SGD with momentum", 2: "Adam"}  # optimizer_slots -> one to measure
+OPTIMIZER_BY_SLOTS = {0: "SGD", 1: "SGD with momentum", 2: "Adam"}  # optimizer_slots -> one to measure
 
 
 def count_parameters(model):
@@ -395,7 +395,7 @@ def resource_summary(model, input_shape, batch_size=None, dtype=torch.float32, o
 
     A dict: 'params', 'flops_per_example', 'macs_per_example', the entries of `memory_estimate`
     ('training', 'inference', ... in bytes), and 'training_measured' and 'inference_measured'
-    from `measure_peak_memory` when CUDA is available (and an optimizer in OPTIMIZERS has
+    from `measure_peak_memory` when CUDA is available (and an optimizer in OPTIMIZER_BY_SLOTS has
     `optimizer_slots`), else None.
     """
     trace = _trace(model, input_shape, batch_size)
@@ -404,7 +404,7 @@ def resource_summary(model, input_shape, batch_size=None, dtype=torch.float32, o
                **_memory(model, trace, _saved_by_layer(model, trace, dtype), dtype,
                          optimizer_slots)}
     for train, key in ((True, "training_measured"), (False, "inference_measured")):
-        measurable = torch.cuda.is_available() and (optimizer_slots in OPTIMIZERS or not train)
+        measurable = torch.cuda.is_available() and (optimizer_slots in OPTIMIZER_BY_SLOTS or not train)
         summary[key] = measure_peak_memory(model, trace.input_shape, trace.batch_size,
                                            train=train, dtype=dtype,
                                            optimizer_slots=optimizer_slots) if measurable else None
@@ -415,7 +415,7 @@ def measure_peak_memory(model, input_shape, batch_size=None, device="cuda", trai
                         dtype=torch.float32, optimizer_slots=1):
     """Peak bytes (torch.cuda.max_memory_allocated) that a copy of `model` takes on `device`.
 
-    train=True: one training step (forward, backward, step of OPTIMIZERS[optimizer_slots]) as
+    train=True: one training step (forward, backward, step of OPTIMIZER_BY_SLOTS[optimizer_slots]) as
     in mid-training, after a warm-up step has made the optimizer state. train=False: one
     forward in eval mode without gradients. Weights and input are counted.
     Raises a RuntimeError without CUDA: check torch.cuda.is_available() first.
@@ -426,8 +426,8 @@ def measure_peak_memory(model, input_shape, batch_size=None, device="cuda", trai
     if torch.device(device).type != "cuda":
         raise ValueError(f"measure_peak_memory measures CUDA memory: device must be 'cuda' or "
                          f"'cuda:<index>', got {device!r}")
-    if train and optimizer_slots not in OPTIMIZERS:
-        raise ValueError(f"optimizer_slots must be one of {OPTIMIZERS}; got {optimizer_slots!r}")
+    if train and optimizer_slots not in OPTIMIZER_BY_SLOTS:
+        raise ValueError(f"optimizer_slots must be one of {OPTIMIZER_BY_SLOTS}; got {optimizer_slots!r}")
     example, batch_size = _check_input_shape(model, input_shape, batch_size)
     torch.cuda.synchronize(device)
     torch.cuda.empty_cache()
