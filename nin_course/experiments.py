@@ -13,7 +13,7 @@ from dataclasses import replace
 
 from torch import nn
 
-from .checkpoints import seed_everything
+from .seeding import seed_everything
 from .config import TrainConfig
 from .models import num_parameters
 from .profiles import resolve

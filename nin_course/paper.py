@@ -19,6 +19,7 @@ import numpy as np
 import torch
 
 from . import checkpoints
+from .history import History
 from .config import TrainConfig, split_settings
 from .data import SOURCES, cache_dir
 from .loaders import ArrayLoader
@@ -171,7 +172,7 @@ class CifarRun:
     head: str
     recipe: RunSpec
     model: CifarNiN
-    history: checkpoints.History
+    history: History
     test_error: float     # percent, on `test_size` test images, evaluated after training
     train_size: int       # training images actually used
     test_size: int

@@ -21,7 +21,7 @@ import time
 
 import torch
 
-from .checkpoints import seed_everything
+from .seeding import seed_everything
 from .config import TrainConfig
 from .models import ImageClassifier
 from .modes import evaluating

@@ -30,7 +30,7 @@ from pathlib import Path
 import torch
 
 from . import recipes
-from .checkpoints import History
+from .history import History
 from .config import Runtime, TrainConfig, split_settings
 from .data import cache_dir
 from .loaders import ArrayLoader

@@ -18,7 +18,7 @@ import json
 from dataclasses import asdict, dataclass, field, replace
 
 from . import models
-from .checkpoints import seed_everything
+from .seeding import seed_everything
 from .config import TrainConfig, from_plain, plain
 from .data import load_arrays
 from .loaders import ArrayLoader, channel_stats, subset

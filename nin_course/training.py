@@ -19,7 +19,8 @@ from torch.nn import functional as F
 from tqdm.auto import tqdm
 
 from . import checkpoints
-from .checkpoints import History, seed_everything
+from .history import History
+from .seeding import seed_everything
 from .config import Runtime, TrainConfig, from_plain, plain, split_settings
 from .modes import evaluating
 from .plots import LivePlot

@@ -9,8 +9,14 @@ import torch
 from torch import nn
 
 from nin_course import checkpoints
-from nin_course.checkpoints import (History, digest, load_checkpoint, orphans, read_checkpoint,
-                                    save_checkpoint)
+from nin_course.checkpoints import (
+    digest,
+    load_checkpoint,
+    orphans,
+    read_checkpoint,
+    save_checkpoint,
+)
+from nin_course.history import History
 from nin_course.training import fit
 
 QUIET = dict(progress=False, live_plot=False, device="cpu")

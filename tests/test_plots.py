@@ -7,7 +7,7 @@ import pytest
 import torch
 
 from nin_course import plots
-from nin_course.checkpoints import History
+from nin_course.history import History
 from nin_course.plots import LivePlot, figure_png, in_notebook, plot_history, show_images
 
 matplotlib.use("Agg")

@@ -7,7 +7,7 @@ import matplotlib
 import pytest
 
 from nin_course import table5
-from nin_course.checkpoints import History
+from nin_course.history import History
 from nin_course.runs import REFERENCE_RUNS
 
 matplotlib.use("Agg")

@@ -2,7 +2,6 @@
 import json
 import math
 import os
-import random
 import re
 import subprocess
 import sys
@@ -10,7 +9,6 @@ import warnings
 from pathlib import Path
 
 import matplotlib
-import numpy as np
 import pytest
 import torch
 from torch import nn
@@ -18,13 +16,21 @@ from torch.nn import functional as F
 from torch.utils.data import DataLoader, TensorDataset
 
 from nin_course import training
-from nin_course.checkpoints import History, load_checkpoint, seed_everything
+from nin_course.checkpoints import load_checkpoint
 from nin_course.config import Runtime, TrainConfig, from_plain
+from nin_course.history import History
 from nin_course.layers import MLPConv
 from nin_course.loaders import ArrayLoader
 from nin_course.models import ImageClassifier
-from nin_course.training import (TrainingStuckError, evaluate, fit, make_optimizer,
-                                 make_scheduler, pick_device)
+from nin_course.seeding import seed_everything
+from nin_course.training import (
+    TrainingStuckError,
+    evaluate,
+    fit,
+    make_optimizer,
+    make_scheduler,
+    pick_device,
+)
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402  (after choosing the backend)
@@ -153,15 +159,6 @@ def test_deterministic_mode_repeats_runs_exactly():
     first, second = run(), run()
     for name in ("train_loss", "train_acc", "test_loss", "test_acc"):
         assert getattr(first, name) == getattr(second, name)
-
-
-def test_seed_everything_seeds_python_numpy_and_torch():
-    def draw():
-        seed_everything(7)
-        return random.random(), np.random.rand(), torch.rand(1).item()
-    assert draw() == draw()
-    with pytest.raises(ValueError, match="seed"):
-        seed_everything(-1)
 
 
 def test_dead_relus_stop_training_with_an_explanation(tmp_path):
