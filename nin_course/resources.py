@@ -29,7 +29,8 @@ from torch.utils.flop_counter import FlopCounterMode
 from .models import ImageClassifier, num_parameters
 from .modes import evaluating
 
-OPTIMIZER_BY_SLOTS = {0: "SGD", 1: "SGD with momentum", 2: "Adam"}  # optimizer_slots -> one to measure
+# optimizer_slots -> the optimizer that measure_peak_memory steps
+OPTIMIZER_BY_SLOTS = {0: "SGD", 1: "SGD with momentum", 2: "Adam"}
 
 
 def count_parameters(model):
@@ -200,15 +201,15 @@ def memory_estimate(model, input_shape, batch_size=None, dtype=torch.float32, op
     Returns a dict: 'batch_size', and bytes 'weights', 'gradients', 'optimizer_state',
     'activations', 'training', 'inference_activations' (input included), 'inference'.
     """
-    trace = _trace(model, input_shape, batch_size)
-    return _memory(model, trace, _saved_by_layer(model, trace, dtype), dtype, optimizer_slots)
+    return _memory(model, _trace(model, input_shape, batch_size), dtype, optimizer_slots)
 
 
-def _memory(model, trace, saved, dtype, optimizer_slots):
+def _memory(model, trace, dtype, optimizer_slots):
     if not isinstance(optimizer_slots, numbers.Integral) or optimizer_slots < 0:
         raise ValueError("optimizer_slots is the number of state tensors per parameter: 0 for SGD, "
                          f"1 for SGD with momentum, 2 for Adam; got {optimizer_slots!r}")
     per_element = _element_size(dtype)
+    saved = _saved_by_layer(model, trace, dtype)  # two training forwards: after the checks
     batch = trace.batch_size * per_element  # bytes per activation element, whole batch
     outputs = [numel for _, numel in trace.leaves]
     largest = max([outputs[0], *map(sum, zip(outputs, outputs[1:]))], default=0)
@@ -401,10 +402,10 @@ def resource_summary(model, input_shape, batch_size=None, dtype=torch.float32, o
     trace = _trace(model, input_shape, batch_size)
     summary = {"params": count_parameters(model), "flops_per_example": trace.total_flops,
                "macs_per_example": trace.total_flops // 2,
-               **_memory(model, trace, _saved_by_layer(model, trace, dtype), dtype,
-                         optimizer_slots)}
+               **_memory(model, trace, dtype, optimizer_slots)}
     for train, key in ((True, "training_measured"), (False, "inference_measured")):
-        measurable = torch.cuda.is_available() and (optimizer_slots in OPTIMIZER_BY_SLOTS or not train)
+        measurable = torch.cuda.is_available() and (
+            optimizer_slots in OPTIMIZER_BY_SLOTS or not train)
         summary[key] = measure_peak_memory(model, trace.input_shape, trace.batch_size,
                                            train=train, dtype=dtype,
                                            optimizer_slots=optimizer_slots) if measurable else None
