@@ -532,15 +532,14 @@ def _zero_shares(model, batches):
     return found
 
 
-def _probe_mistake(got, per_batch, modes, sizes):
+def _probe_mistake(got, expected, per_batch, modes, sizes):
     """The hint for a wrong share of zero logits: the mistake that explains `got`.
 
-    `per_batch`: [(share, number of logits)]; `modes`: model.training at each call of the model;
-    `sizes`: the batch sizes, as text."""
+    `expected`: the right share, over every batch; `per_batch`: [(share, number of logits)];
+    `modes`: model.training at each call of the model; `sizes`: the batch sizes, as text."""
     def near(value):
         return math.isclose(got, value, rel_tol=1e-6, abs_tol=1e-9)
 
-    total = sum(s * n for s, n in per_batch) / sum(n for _, n in per_batch)
     if any(modes):
         return ("the model ran in training mode, where dropout sets values to 0 at random: "
                 "switch it to evaluation mode with model.eval() before the loop")
@@ -550,7 +549,7 @@ def _probe_mistake(got, per_batch, modes, sizes):
         return (f"that is the mean of the batches' shares, but the batches hold different "
                 f"numbers of images ({sizes}): add up the zero logits and the logits of every "
                 "batch, and divide once at the end")
-    if near(1 - total):
+    if near(1 - expected):
         return "that is the share of logits that are not 0"
     return ("count the logits that are exactly 0 over every image, class and batch, and divide "
             "by the number of logits")
@@ -575,7 +574,7 @@ def check_zero_logit_share(fn, model, batches, name="zero_logit_share"):
     got = _as_number(got, shown)
     if not math.isclose(got, expected, rel_tol=1e-6, abs_tol=1e-9):
         raise AssertionError(f"{shown} is {got:.4g}; expected {expected:.4g}: "
-                             + _probe_mistake(got, per_batch, modes, sizes))
+                             + _probe_mistake(got, expected, per_batch, modes, sizes))
     if model.training != was_training:
         now, then = ("training", "evaluation") if model.training else ("evaluation", "training")
         raise AssertionError(f"{name} left the model in {now} mode, but it was in {then} mode: "
