@@ -18,7 +18,7 @@ setup: $(STAMP) $(KERNEL)
 python-check:
 	@command -v $(PYTHON) >/dev/null || { echo "make setup: PYTHON=$(PYTHON) is not a command:" \
 	  "give the interpreter's name or full path, e.g. make setup PYTHON=python3.12" >&2; exit 1; }
-	@$(PYTHON) tools/check_python.py "$(VENV)" \
+	@$(PYTHON) -m tools.check_python "$(VENV)" \
 	  $(if $(filter command line environment,$(origin PYTHON)),--requested)
 
 $(STAMP): requirements.txt pyproject.toml | python-check
@@ -64,19 +64,19 @@ unit: setup
 
 # Re-execute every lesson in place, top to bottom, so that stored outputs match the code.
 execute: setup
-	NIN_COURSE_PROFILE=$${NIN_COURSE_PROFILE:-smoke} $(BIN)/python tools/execute_notebooks.py notebooks/*.ipynb
+	NIN_COURSE_PROFILE=$${NIN_COURSE_PROFILE:-smoke} $(BIN)/python -m tools.execute_notebooks notebooks/*.ipynb
 
 # Exercises: generate the student notebooks, solution notebooks and autograders from their one
 # source, exercises/source/*.ipynb (otter assign); run the solutions in place (cpu profile).
 exercises: setup
-	$(BIN)/python tools/assign.py
+	$(BIN)/python -m tools.assign
 
 solutions: setup
-	NIN_COURSE_PROFILE=$${NIN_COURSE_PROFILE:-cpu} $(BIN)/python tools/execute_notebooks.py exercises/solutions/*.ipynb
+	NIN_COURSE_PROFILE=$${NIN_COURSE_PROFILE:-cpu} $(BIN)/python -m tools.execute_notebooks exercises/solutions/*.ipynb
 
 # Grade the notebooks in exercises/ locally (otter, no Docker) and print a score table.
 grade: setup
-	$(BIN)/python tools/grade.py
+	$(BIN)/python -m tools.grade
 
 # Grade a folder of submissions into a CSV (one row per submission), each in a bubblewrap
 # sandbox (README, "Grading a class"):
@@ -86,7 +86,7 @@ grade-folder: setup
 	@test -n "$(SUBMISSIONS)" || { echo "usage: make grade-folder SUBMISSIONS=folder OUT=scores.csv [FORCE=1]"; exit 2; }
 	@test -n "$(NO_SANDBOX)" || command -v bwrap >/dev/null || { echo "make grade-folder:" \
 	  "bubblewrap is missing: make sandbox installs it (as root, with apt-get), or NO_SANDBOX=1" >&2; exit 2; }
-	$(BIN)/python tools/grade.py --folder "$(SUBMISSIONS)" --csv "$(or $(OUT),scores.csv)" \
+	$(BIN)/python -m tools.grade --folder "$(SUBMISSIONS)" --csv "$(or $(OUT),scores.csv)" \
 	  $(if $(FORCE),--force) $(if $(AUTOGRADERS),--autograders "$(AUTOGRADERS)") \
 	  $(if $(NO_SANDBOX),--no-sandbox)
 
@@ -124,7 +124,7 @@ gpu-runs: setup
 .PHONY: site site-check
 CHROMIUM_PACKAGES := chromium chromium-driver
 site: setup
-	$(BIN)/python tools/site_build.py
+	$(BIN)/python -m tools.site_build
 
 HAVE_CHROMIUM = { [ -n "$$CHROMIUM" ] || command -v chromium >/dev/null; } && \
 	{ [ -n "$$CHROMEDRIVER" ] || command -v chromedriver >/dev/null; }
@@ -134,7 +134,7 @@ site-check: site
 	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $(CHROMIUM_PACKAGES); \
 	fi
 	@if $(HAVE_CHROMIUM); then \
-	  $(BIN)/python tools/site_check.py; \
+	  $(BIN)/python -m tools.site_check; \
 	else \
 	  echo "make site-check: skipped: Chromium and its driver are missing (Debian:" \
 	    "sudo apt-get install $(CHROMIUM_PACKAGES); elsewhere name them with CHROMIUM= and CHROMEDRIVER=)"; \

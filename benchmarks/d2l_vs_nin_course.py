@@ -5,7 +5,7 @@
 
 Both sides train d2l's NiN on Fashion-MNIST resized to 224x224, batch 128, SGD lr 0.05, on the
 same machine in the same run:
-- the book: `book.NiN(lr=0.05)` (the chapter's class), `d2l.FashionMNIST` (a DataLoader with 4
+- the book: `reference.NiN(lr=0.05)` (the chapter's class), `d2l.FashionMNIST` (a DataLoader with 4
   worker processes, each image resized by PIL then turned into a tensor), `d2l.Trainer`
   (`num_gpus=1`, as the chapter; float32). Its ProgressBoard's drawing is switched off
   (`display=False`) so that the timing is of training alone; its per-batch loss read-back stays;
@@ -36,8 +36,8 @@ from torch.utils.data import Subset  # noqa: E402
 from machine_info import describe, load_average, machine_info, save  # noqa: E402
 
 from nin_course import Runtime, data_root, fit, get_profile  # noqa: E402
-from nin_course.recipes import d2l_recipe  # noqa: E402
-from nin_course.training import uses_bf16  # noqa: E402
+from nin_course.runs.recipes import d2l_recipe  # noqa: E402
+from nin_course.train.device import uses_bf16  # noqa: E402
 
 BATCH_SIZE = 128
 
@@ -68,12 +68,12 @@ def time_book(device, resize, warmup, batches):
     """Examples per second of d2l.Trainer + d2l.FashionMNIST + the chapter's NiN."""
     from d2l import torch as d2l
 
-    from nin_course import book
-    data = book.FashionMNIST(batch_size=BATCH_SIZE, resize=(resize, resize), root=data_root())
+    from nin_course import reference
+    data = reference.FashionMNIST(batch_size=BATCH_SIZE, resize=(resize, resize), root=data_root())
     # one more batch than timed: the clock reads at the start of each batch's training step
     data.train = Subset(data.train, range((warmup + batches + 1) * BATCH_SIZE))
     data.val = Subset(data.val, range(BATCH_SIZE))
-    model = book.NiN(lr=0.05)
+    model = reference.NiN(lr=0.05)
     model.apply_init([next(iter(data.get_dataloader(True)))[0]], d2l.init_cnn)
     model.board.display = False
     starts, step = [], model.training_step

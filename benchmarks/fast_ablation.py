@@ -21,8 +21,8 @@ from dataclasses import replace  # noqa: E402
 from machine_info import describe, load_average, machine_info, save  # noqa: E402
 
 from nin_course import Runtime, fit  # noqa: E402
-from nin_course.recipes import fast_recipe  # noqa: E402
-from nin_course.spec import with_config  # noqa: E402
+from nin_course.runs.recipes import fast_recipe  # noqa: E402
+from nin_course.runs.spec import with_config  # noqa: E402
 
 # One ingredient of the fast recipe put back as the chapter has it: name -> (RunSpec fields,
 # model arguments, TrainConfig fields).

@@ -13,7 +13,7 @@
    learning-rate drops kept at the same fractions of the run (2/3 and 13/15).
 3. `d2l_vs_nin_course.py --device cuda`: the book's code against nin_course's, side by side.
 Every run trains with bf16 autocast, channels-last and torch.compile, and is stored as a
-reference run (runs/<name>/, see nin_course/runs.py) with the GPU's name. With `--smoke` the
+reference run (runs/<name>/, see nin_course/runs/store.py) with the GPU's name. With `--smoke` the
 runs are cut to a few hundred images on the CPU and stored under `--out` (a temporary folder
 by default), never in runs/.
 """
@@ -32,11 +32,12 @@ from pathlib import Path  # noqa: E402
 
 import torch  # noqa: E402
 
-from nin_course import Runtime, runs  # noqa: E402
-from nin_course.profiles import Profile  # noqa: E402
-from nin_course.runs import REFERENCE_RUNS, gpu_cifar, gpu_d2l_nin_fashion  # noqa: E402
-from nin_course.spec import sized  # noqa: E402
-from nin_course.training import estimate_seconds  # noqa: E402
+from nin_course import Runtime  # noqa: E402
+from nin_course.runs import store  # noqa: E402
+from nin_course.runs.catalogue import REFERENCE_RUNS, gpu_cifar, gpu_d2l_nin_fashion  # noqa: E402
+from nin_course.runs.profiles import Profile  # noqa: E402
+from nin_course.runs.spec import sized  # noqa: E402
+from nin_course.train.loop import estimate_seconds  # noqa: E402
 
 BUDGET_SECONDS = 9 * 60
 # Seconds of training for each CIFAR run; the rest of the budget goes to the chapter's run
@@ -66,7 +67,7 @@ def main(argv=None):
         parser.error("no CUDA GPU here: run it on a GPU machine, or with --smoke on the CPU")
     device = torch.device("cpu" if args.smoke else "cuda")
     out = Path(args.out or (tempfile.mkdtemp(prefix="gpu-runs-") if args.smoke
-                            else runs.runs_dir()))
+                            else store.runs_dir()))
     runtime = dict(device=str(device), compile=not args.smoke, progress=not args.smoke)
     start = time.perf_counter()
     specs = {"gpu-d2l-nin-fashion": gpu_d2l_nin_fashion()}
@@ -80,7 +81,7 @@ def main(argv=None):
     for name, spec in specs.items():
         spec = sized(spec, SMOKE) if args.smoke else spec
         assert name in REFERENCE_RUNS
-        path = runs.train_reference(name, args.root, out / name, spec=replace(spec, profile=None),
+        path = store.train_reference(name, args.root, out / name, spec=replace(spec, profile=None),
                                     **runtime)
         print(f"stored {path.parent} after {time.perf_counter() - start:.0f} s", flush=True)
     if not args.smoke:

@@ -1,9 +1,9 @@
-"""What a benchmark ran on (nin_course.machine), and where its results are written."""
+"""What a benchmark ran on (nin_course.runs.machine), and where its results are written."""
 import json
 from pathlib import Path
 
-from nin_course.machine import load_average, versions
-from nin_course.machine import machine_info as _machine_info
+from nin_course.runs.machine import load_average, versions
+from nin_course.runs.machine import machine_info as _machine_info
 
 RESULTS = Path(__file__).resolve().parent / "results"
 __all__ = ["RESULTS", "describe", "load_average", "machine_info", "save"]

@@ -4,8 +4,8 @@
     python benchmarks/plateau_study.py --steps 5 --train-seeds 1 --fixes 2   # a smoke run
     python benchmarks/plateau_study.py --cifar --save cpu_plateau_study_cifar  # part 3 alone
 
-1. Dead class maps at initialisation (see nin_course/plateau.py), over `--init-seeds` seeds, for
-   d2l's NiN on Fashion-MNIST (96x96, as the chapter feeds it: no normalisation) and the paper's
+1. Dead class maps at initialisation (see nin_course/train/plateau.py), over `--init-seeds` seeds,
+   for d2l's NiN on Fashion-MNIST (96x96, as the chapter feeds it: no normalisation) and the paper's
    CIFAR NIN on CIFAR-10 (normalised per channel, as the course trains it), with each of the
    three initialisations of nin_course.models.INITS.
 2. For each change in plateau.FIXES and `--train-seeds` seeds: d2l's NiN trained for `--steps`
@@ -29,11 +29,11 @@ import torch  # noqa: E402
 
 from machine_info import describe, machine_info, save  # noqa: E402
 
-from nin_course.data import load_arrays  # noqa: E402
-from nin_course.loaders import ArrayLoader, channel_stats, subset  # noqa: E402
+from nin_course.data.arrays import load_arrays  # noqa: E402
+from nin_course.data.loaders import ArrayLoader, channel_stats, subset  # noqa: E402
 from nin_course.models import INITS, CifarNiN, NiN  # noqa: E402
-from nin_course.plateau import (CIFAR_STARTS, FIXES, dead_maps_at_init,  # noqa: E402
-                                plateau_trial, trials_table)
+from nin_course.train.plateau import (CIFAR_STARTS, FIXES, dead_maps_at_init,  # noqa: E402
+                                      plateau_trial, trials_table)
 
 IMAGE_SIZE = 96
 BATCH_SIZE = 128  # the chapter's

@@ -29,8 +29,8 @@ import torch  # noqa: E402
 from machine_info import describe, load_average, machine_info, save  # noqa: E402
 
 from nin_course import Runtime, fit, get_profile  # noqa: E402
-from nin_course.recipes import fast_recipe  # noqa: E402
-from nin_course.training import uses_bf16  # noqa: E402
+from nin_course.runs.recipes import fast_recipe  # noqa: E402
+from nin_course.train.device import uses_bf16  # noqa: E402
 
 TARGET_ACCURACY = 0.91
 TARGET_SECONDS = 600

@@ -14,8 +14,9 @@ Checks compare what an answer computes, not how it is written: a layer is named 
 sizes and the zeros it adds (`padding=1` and `padding='same'` name one 3x3 layer), a network
 that must keep given weights may keep them as the same tensors or as copies, and a probe's
 value is checked on inputs where each likely mistake gives another number. Hints use the
-learner's words (layers, shapes, modes), never the package's internals. Everything lives in this
-one module, which tools/grade_worker.py checks for tampering.
+learner's words (layers, shapes, modes), never the package's internals. The checks live in this
+module and read networks with `analysis` (layer names, counts, receptive fields, re-exported
+here for the tests); tools/grade_worker.py checks both modules for tampering.
 """
 import math
 import numbers
@@ -29,6 +30,8 @@ import torch
 from torch import nn
 from torch.nn.parameter import is_lazy
 
+from .analysis import (count_layers, layer_name, leaf_layers,  # noqa: F401 (for the tests)
+                       receptive_field)
 from .modes import evaluating
 
 CHECK_SECONDS_ENV = "NIN_COURSE_CHECK_SECONDS"
@@ -87,7 +90,7 @@ def time_limit(seconds=None):
             signal.setitimer(signal.ITIMER_REAL, outer)
 
 
-def describe(obj):
+def in_words(obj):
     """How to name a value in a message: 'None', 'the placeholder ...', 'a list', '1,992,166'."""
     if obj is None:
         return "None"
@@ -117,7 +120,7 @@ def expect_function(obj, name):
     if obj is None or obj is Ellipsis:
         raise _not_answered(obj, name)
     if not callable(obj):
-        raise AssertionError(f"{name} should be a function, but it is {describe(obj)}")
+        raise AssertionError(f"{name} should be a function, but it is {in_words(obj)}")
     return obj
 
 
@@ -156,7 +159,7 @@ def expect_module(obj, name):
         raise _not_answered(obj, name)
     if not isinstance(obj, nn.Module):
         hint = " (wrap the layers in nn.Sequential(...))" if isinstance(obj, (list, tuple)) else ""
-        raise AssertionError(f"{name} should be a torch nn.Module, but it is {describe(obj)}{hint}")
+        raise AssertionError(f"{name} should be a torch nn.Module, but it is {in_words(obj)}{hint}")
     return obj
 
 
@@ -168,7 +171,7 @@ def expect_type(obj, types, name, what=None):
         raise AssertionError(f"{name} should be {what or _type_names(types)}, but it is {obj!r}")
     if not isinstance(obj, types):
         raise AssertionError(f"{name} should be {what or _type_names(types)}, but it is "
-                             f"{describe(obj)}")
+                             f"{in_words(obj)}")
     return obj
 
 
@@ -198,7 +201,7 @@ def _as_number(got, name):
     if got is None or got is Ellipsis:
         raise _not_answered(got, name)
     if isinstance(got, bool) or not isinstance(got, numbers.Real):
-        raise AssertionError(f"{name} should be a number, but it is {describe(got)}")
+        raise AssertionError(f"{name} should be a number, but it is {in_words(got)}")
     if math.isnan(got):
         raise AssertionError(f"{name} is NaN: your code returned NaN (not a number), as 0/0, "
                              "inf - inf or a NaN in a tensor give")
@@ -242,93 +245,13 @@ def check_choice(name, got, expected, choices):
     if got is None or got is Ellipsis:
         raise _not_answered(got, name)
     if got not in choices:
-        raise AssertionError(f"{name} is {describe(got)}; it should be one of "
+        raise AssertionError(f"{name} is {in_words(got)}; it should be one of "
                              f"{', '.join(map(repr, choices))}")
     if got != expected:
         raise AssertionError(f"{name} is {got!r}, but the package's numbers say {expected!r}")
 
 
 # Layers -------------------------------------------------------------------------------------
-
-def leaf_layers(module):
-    """The modules without children, in registration order (the forward order of a Sequential)."""
-    return [m for m in module.modules() if not any(m.children())]
-
-
-def _pair(value):
-    return tuple(value) if isinstance(value, (tuple, list)) else (value, value)
-
-
-def conv_padding(layer):
-    """The zeros a convolution adds (top, bottom, left, right), however `padding` was spelled.
-
-    `padding=1`, `padding=(1, 1)` and `padding='same'` give a 3x3, stride-1 convolution the same
-    (1, 1, 1, 1); 'same' puts the odd zero after the map, as PyTorch does for an even kernel.
-    """
-    if layer.padding == "valid":
-        return (0, 0, 0, 0)
-    if layer.padding == "same":
-        sides = []
-        for k, d in zip(_pair(layer.kernel_size), _pair(layer.dilation)):
-            total = d * (k - 1)
-            sides += [total // 2, total - total // 2]
-        return tuple(sides)
-    ph, pw = _pair(layer.padding)
-    return (ph, ph, pw, pw)
-
-
-def _padding_name(top, bottom, left, right):
-    """' pad 1', ' pad (1, 2)', '' for none."""
-    if top == bottom == left == right:
-        return f" pad {top}" if top else ""
-    if top == bottom and left == right:
-        return f" pad ({top}, {left})"
-    return f" pad (top {top}, bottom {bottom}, left {left}, right {right})"
-
-
-def _conv_name(layer):
-    """What a convolution computes, in one line: 'Conv2d 96->96 3x3 pad 1', 'Conv2d 1->96 11x11/4'."""
-    (kh, kw), stride, dilation = _pair(layer.kernel_size), _pair(layer.stride), _pair(layer.dilation)
-    padding = conv_padding(layer)
-    name = f"Conv2d {layer.in_channels}->{layer.out_channels} {kh}x{kw}"
-    if stride != (1, 1):
-        name += f"/{stride[0]}" if stride[0] == stride[1] else f"/{stride}"
-    name += _padding_name(*padding)
-    if any(padding) and layer.padding_mode != "zeros":
-        name += f" ({layer.padding_mode})"
-    if dilation != (1, 1):
-        name += f" dilation {dilation[0] if dilation[0] == dilation[1] else dilation}"
-    if layer.groups != 1:
-        name += f" in {layer.groups} groups"
-    return name + (" without bias" if layer.bias is None else "")
-
-
-def layer_name(layer):
-    """'Conv2d 96->96 3x3 pad 1', 'ReLU', 'MaxPool2d 3x3/2', 'Linear 250->10': what it computes.
-
-    Two layers get the same name when they compute the same function of the same weights,
-    whatever the spelling of their arguments (`padding=1` or `padding='same'`, `stride=(2, 2)`).
-    """
-    if isinstance(layer, nn.Conv2d):
-        return _conv_name(layer)
-    kind = type(layer).__name__
-    if isinstance(layer, nn.Linear):
-        bias = "" if layer.bias is not None else " without bias"
-        return f"{kind} {layer.in_features}->{layer.out_features}{bias}"
-    if isinstance(layer, (nn.MaxPool2d, nn.AvgPool2d)):
-        (kh, kw), (sh, _) = _pair(layer.kernel_size), _pair(layer.stride or layer.kernel_size)
-        ph, pw = _pair(layer.padding)
-        return (f"{kind} {kh}x{kw}/{sh}" + _padding_name(ph, ph, pw, pw)
-                + (" ceil" if layer.ceil_mode else ""))
-    return kind
-
-
-def count_layers(module, kind, kernel_size=None):
-    """How many leaf layers of type `kind` (with this kernel size, for convolutions)."""
-    return sum(isinstance(m, kind) and (kernel_size is None
-                                        or _pair(m.kernel_size) == _pair(kernel_size))
-               for m in leaf_layers(module))
-
 
 def plural(n, noun, words=False):
     """'3 ReLUs', '1 ReLU'; with words=True 'one 1x1 convolution', 'no 1x1 convolutions'."""
@@ -395,7 +318,7 @@ def expect_output_shape(model, X, expected_shape, name):
     """model(X) is a tensor of shape `expected_shape`."""
     out = output_of(model, X, name)
     if not isinstance(out, torch.Tensor):
-        raise AssertionError(f"{name} returned {describe(out)}, not a tensor")
+        raise AssertionError(f"{name} returned {in_words(out)}, not a tensor")
     if tuple(out.shape) != tuple(expected_shape):
         raise AssertionError(f"{name} turns an input of shape {tuple(X.shape)} into "
                              f"{tuple(out.shape)}; expected {tuple(expected_shape)}")
@@ -427,7 +350,7 @@ def _weights_do_not_fit(got, expected, name, expected_name):
 def expect_same_function(got, expected, X, name, expected_name):
     """With `expected`'s weights copied in (layer by layer, in order), `got` computes the same
     output on X."""
-    from .compare import copy_weights_by_order
+    from .costs.compare import copy_weights_by_order
     got, expected = expect_module(got, name), expected.eval()
     if any(is_lazy(p) for p in got.parameters()):
         output_of(got, X, name)  # an nn.LazyConv2d gets its weights on its first input
@@ -449,22 +372,6 @@ def expect_same_function(got, expected, X, name, expected_name):
                              "of the layers, their padding, and a ReLU after every convolution")
 
 
-def receptive_field(module):
-    """Side of the input square that one output position sees, for a chain of conv/pool layers.
-
-    Walks the leaf layers in order: r += (k - 1) * jump, jump *= stride, starting at r = 1,
-    jump = 1 (layers without a kernel, such as ReLU, change nothing).
-    """
-    size, jump = 1, 1
-    for layer in leaf_layers(module):
-        if hasattr(layer, "kernel_size") and hasattr(layer, "stride"):
-            k, s = _pair(layer.kernel_size)[0], _pair(layer.stride or layer.kernel_size)[0]
-            dilation = _pair(getattr(layer, "dilation", 1))[0]
-            size += (k - 1) * dilation * jump
-            jump *= s
-    return size
-
-
 # Tables -------------------------------------------------------------------------------------
 
 def expect_frame(obj, name, index, columns):
@@ -472,7 +379,7 @@ def expect_frame(obj, name, index, columns):
     if obj is None or obj is Ellipsis:
         raise _not_answered(obj, name)
     if not isinstance(obj, pd.DataFrame):
-        raise AssertionError(f"{name} should be a pandas DataFrame, but it is {describe(obj)}: "
+        raise AssertionError(f"{name} should be a pandas DataFrame, but it is {in_words(obj)}: "
                              "build it with pd.DataFrame(rows).set_index(...)")
     missing = [c for c in columns if c not in obj.columns]
     if missing:
@@ -488,7 +395,7 @@ def row(frame, key, name="results"):
     if frame is None or frame is Ellipsis:
         raise _not_answered(frame, name)
     if not isinstance(frame, pd.DataFrame):
-        raise AssertionError(f"{name} should be a pandas DataFrame, but it is {describe(frame)}")
+        raise AssertionError(f"{name} should be a pandas DataFrame, but it is {in_words(frame)}")
     for label in frame.index:
         if label == key or str(label) == str(key):
             return frame.loc[label]

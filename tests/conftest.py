@@ -54,7 +54,7 @@ def fake_fashion_mnist(num_train=600, num_test=300, seed=0):
 def tiny_data_root(tmp_path, monkeypatch):
     """A data root holding a prepared fashion-mnist.npz of 600 train / 300 test images, with
     its own cache folder."""
-    from nin_course.data import CACHE_ENV, prepared_path
+    from nin_course.data.arrays import CACHE_ENV, prepared_path
     monkeypatch.setenv(CACHE_ENV, str(tmp_path / "cache"))
     x_train, y_train, x_test, y_test = fake_fashion_mnist()
     path = prepared_path("fashion-mnist", tmp_path / "data")

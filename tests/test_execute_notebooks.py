@@ -3,16 +3,10 @@
 No kernel: each notebook is made by hand, with the widget state that nbclient records
 (nb.metadata.widgets) after a run.
 """
-import sys
-from pathlib import Path
-
 import pytest
 from nbformat.v4 import new_code_cell, new_notebook, new_output
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT / "tools"))
-from execute_notebooks import (WIDGET_STATE, WIDGET_VIEW, clean,  # noqa: E402
-                               freeze_progress_bars)
+from tools.execute_notebooks import WIDGET_STATE, WIDGET_VIEW, clean, freeze_progress_bars
 
 FIGURE_SPACE = "\u2007"  # tqdm.notebook's stand-in for a space in its HTML text
 STARTED = "epoch 1/2:   0%|          | 0/40 [00:00<?, ?it/s]"  # text/plain taken at creation

@@ -43,16 +43,15 @@ from otter.test_files.exception_test import ExceptionTestFile
 from torch import nn
 
 from nin_course import GlobalAvgPool2d, MLPConv, NiN, VGGNiN, grading, num_parameters
-from nin_course.experiments import experiment_budget
+from nin_course.costs.memory import memory_estimate
 from nin_course.models import VGG_ARCHS, VGG_WIDTHS
-from nin_course.resources import memory_estimate
+from nin_course.runs.experiments import experiment_budget
+from tools import assign
 
 ROOT = Path(__file__).resolve().parents[1]
 EXERCISES = ROOT / "exercises"
 SOURCES = sorted((EXERCISES / "source").glob("[0-9][0-9]_*.ipynb"))
 STEMS = [p.stem for p in SOURCES]
-sys.path.insert(0, str(ROOT / "tools"))
-import assign  # noqa: E402
 
 
 def git(*args):
@@ -845,8 +844,7 @@ def digest(path):
 @functools.cache
 def sandbox_works():
     """Whether tools/grade.py can sandbox here (bubblewrap installed and allowed)."""
-    sys.path.insert(0, str(ROOT / "tools"))
-    import grade_sandbox
+    from tools import grade_sandbox
     return grade_sandbox.bwrap_path() is not None
 
 
@@ -854,7 +852,7 @@ def grade(*args, timeout=900):
     """tools/grade.py with `args`; a folder without bubblewrap is graded with --no-sandbox."""
     if "--folder" in args and not sandbox_works():
         args = (*args, "--no-sandbox")
-    return subprocess.run([sys.executable, str(ROOT / "tools" / "grade.py"), *map(str, args)],
+    return subprocess.run([sys.executable, "-m", "tools.grade", *map(str, args)],
                           capture_output=True, text=True, cwd=ROOT, timeout=timeout)
 
 

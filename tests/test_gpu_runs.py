@@ -10,8 +10,9 @@ from pathlib import Path
 import pytest
 import torch
 
-from nin_course import runs
-from nin_course.data import DataNotFoundError, load_arrays
+from nin_course.data.arrays import DataNotFoundError, load_arrays
+from nin_course.runs import catalogue
+from nin_course.runs import store as runs
 
 SCRIPT = Path(__file__).resolve().parent.parent / "benchmarks" / "gpu_runs.py"
 
@@ -27,7 +28,7 @@ def test_gpu_runs_smoke_stores_loadable_runs(tmp_path):
                             env={**os.environ, "OMP_NUM_THREADS": "1"})
     assert result.returncode == 0, result.stderr[-2000:]
     stored = sorted(p.name for p in tmp_path.iterdir())
-    assert stored == sorted(n for n in runs.REFERENCE_RUNS if n.startswith("gpu-"))
+    assert stored == sorted(n for n in catalogue.REFERENCE_RUNS if n.startswith("gpu-"))
     for name in stored:
         record = json.loads((tmp_path / name / "record.json").read_text())
         assert record["machine"]["device"] == "cpu" and record["spec"]["train_size"] == 128

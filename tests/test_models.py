@@ -6,8 +6,8 @@ import pytest
 import torch
 from torch import nn
 
-from nin_course.models import (CifarNiN, ImageClassifier, NiN, VGGNiN, block_widths, nin_block,
-                               num_parameters, shape_walk)
+from nin_course.models import (CifarNiN, FashionNiN, ImageClassifier, NiN, VGGNiN, block_widths,
+                               nin_block, num_parameters, shape_walk)
 
 D2L_SHAPE_WALK = [(96, 54, 54), (96, 26, 26), (256, 26, 26), (256, 12, 12), (384, 12, 12),
                   (384, 5, 5), (384, 5, 5), (10, 5, 5), (10,)]
@@ -44,8 +44,8 @@ def d2l_nin_layers():
     """The book's NiN from the d2l package, materialised by one forward pass."""
     from d2l import torch as d2l
 
-    from nin_course import book
-    model = book.NiN(lr=0.05, num_classes=10)
+    from nin_course import reference
+    model = reference.NiN(lr=0.05, num_classes=10)
     X = torch.zeros(1, 1, 224, 224)
     model.apply_init([X], d2l.init_cnn)
     shapes = []
@@ -77,8 +77,8 @@ def test_d2l_imports_without_its_pins():
 
 def test_the_books_init_does_nothing_until_apply_init():
     """The quirk our models avoid: d2l's lazy layers are not initialised in __init__."""
-    from nin_course import book
-    model = book.NiN()
+    from nin_course import reference
+    model = reference.NiN()
     assert isinstance(model.net[0][0], nn.LazyConv2d)
     assert model.net[0][0].has_uninitialized_params()
 
@@ -344,3 +344,11 @@ def test_the_size_search_takes_a_bounded_number_of_passes(build, most):
     model.features.register_forward_pre_hook(lambda *args: calls.append(1))  # failed ones too
     model.min_input_size  # noqa: B018
     assert 1 <= len(calls) <= most
+
+
+def test_fashion_nin_shapes_and_size():
+    model = FashionNiN()
+    walk = [shape for _, shape in shape_walk(model, torch.zeros(2, 1, 28, 28))]
+    assert walk == [(32, 14, 14), (64, 14, 14), (64, 7, 7), (128, 7, 7), (10, 7, 7), (10,)]
+    assert num_parameters(model) == 116_650
+    assert model(torch.zeros(3, 1, 28, 28)).shape == (3, 10)

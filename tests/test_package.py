@@ -1,14 +1,18 @@
-"""The package as a whole (`nin_course/__init__.py`): its lazy re-exports.
+"""The package as a whole (`nin_course/__init__.py`): its lazy re-exports, and its layout.
 
 - `import nin_course.layers, nin_course.models` imports none of ipywidgets, matplotlib, pandas,
   tqdm beyond what `import torch` itself imports (torch.hub imports tqdm when it is installed).
 - Every name in `nin_course.__all__` resolves to the object its module defines; `dir()` lists
   them; an unknown name raises the usual AttributeError.
+- Each subpackage's docstring names every module in it (the folder's table of contents), and
+  every module has its test file at the same place under tests/.
 """
 import importlib
 import json
+import re
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
@@ -34,8 +38,8 @@ def test_layers_and_models_do_not_import_heavy_libraries():
 
 def test_the_whole_package_does_import_them():
     # the check above can fail: the eager modules do pull these in
-    assert {"ipywidgets", "matplotlib"} <= loaded_after("import nin_course.widgets, "
-                                                        "nin_course.plots")
+    assert {"ipywidgets", "matplotlib"} <= loaded_after("import nin_course.ui.widgets, "
+                                                        "nin_course.ui.plots")
 
 
 @pytest.mark.parametrize("name", nin_course.__all__)
@@ -53,8 +57,27 @@ def test_public_names():
 
 
 def test_submodules_and_unknown_names():
-    assert nin_course.plots is importlib.import_module("nin_course.plots")
+    assert nin_course.train is importlib.import_module("nin_course.train")  # a subpackage
+    assert nin_course.models is importlib.import_module("nin_course.models")
     with pytest.raises(AttributeError, match="module 'nin_course' has no attribute 'NIN'"):
         nin_course.NIN  # noqa: B018 (the look-up is the test)
     with pytest.raises(ImportError, match="cannot import name 'no_such_name'"):
         from nin_course import no_such_name  # noqa: F401
+
+
+PACKAGE = Path(nin_course.__file__).parent
+MODULES = sorted(p.relative_to(PACKAGE) for p in PACKAGE.rglob("*.py")
+                 if p.stem not in ("__init__", "__main__"))
+
+
+@pytest.mark.parametrize("folder", sorted({m.parent for m in MODULES if m.parent != Path(".")}))
+def test_each_subpackage_docstring_lists_its_modules(folder):
+    doc = importlib.import_module(f"nin_course.{folder.as_posix().replace('/', '.')}").__doc__
+    listed = set(re.findall(r"^- `(\w+)`", doc, flags=re.M))
+    assert listed == {m.stem for m in MODULES if m.parent == folder}, doc
+
+
+@pytest.mark.parametrize("module", MODULES, ids=str)
+def test_every_module_has_a_test_file_in_the_same_place(module):
+    test_file = Path(__file__).parent / module.parent / f"test_{module.stem}.py"
+    assert test_file.is_file(), f"nin_course/{module} has no tests/{module.parent}/{test_file.name}"

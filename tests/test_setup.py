@@ -18,9 +18,9 @@ from pathlib import Path
 
 import pytest
 
+from tools import check_python
+
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT / "tools"))
-import check_python  # noqa: E402
 
 THIS = "%d.%d" % sys.version_info[:2]
 OTHER = "3.13" if THIS != "3.13" else "3.12"

@@ -6,15 +6,14 @@ its committed report is site/check/report.md.
 import json
 import re
 import runpy
-import sys
 from pathlib import Path
 
 import pytest
 from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook, new_output
 
+from tools import site_build
+
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT / "tools"))
-import site_build  # noqa: E402
 
 SETTINGS = {"repository_url": "https://github.com/someone/nin-course", "branch": "main",
             "lab_url": "http://localhost:8888/lab/tree"}
@@ -119,7 +118,7 @@ BAD_PAGE = """<html><head><title>bad</title><script src="https://cdn.example.org
 
 def test_the_browser_check_finds_what_a_reader_would_miss(tmp_path):
     """tools/site_check.py on a page with every fault it looks for (in Chromium, where present)."""
-    import site_check
+    from tools import site_check
     if not (Path(site_check.CHROMIUM).exists() and Path(site_check.CHROMEDRIVER).exists()):
         pytest.skip("Chromium and chromium-driver are missing (make site-check installs them)")
     pytest.importorskip("selenium")

@@ -1,10 +1,10 @@
 """Generate the graded exercises from their one source, `exercises/source/*.ipynb`, with otter.
 
-    python tools/assign.py                    # every source: notebooks and autograders
-    python tools/assign.py --out DIR          # write into DIR/ instead of exercises/
-    python tools/assign.py --autograder-only  # only the autograder zips (what grading needs)
-    python tools/assign.py --run-tests        # also let otter run every test against the solutions
-    python tools/assign.py --check            # write nothing; fail if exercises/ is not what
+    python -m tools.assign                    # every source: notebooks and autograders
+    python -m tools.assign --out DIR          # write into DIR/ instead of exercises/
+    python -m tools.assign --autograder-only  # only the autograder zips (what grading needs)
+    python -m tools.assign --run-tests        # also let otter run every test against the solutions
+    python -m tools.assign --check            # write nothing; fail if exercises/ is not what
                                               # the sources generate with this Python
 
 For each instructor notebook `exercises/source/NN_name.ipynb`, `otter assign` writes a student
@@ -42,7 +42,7 @@ from pathlib import Path
 
 import nbformat
 
-from execute_notebooks import KEEP_METADATA  # tools/: the metadata a notebook keeps
+from .execute_notebooks import KEEP_METADATA  # the metadata a notebook keeps
 
 ROOT = Path(__file__).resolve().parents[1]
 EXERCISES = ROOT / "exercises"
@@ -266,7 +266,8 @@ def ensure_autograders(paths=None):
 
 
 def main(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(prog="python -m tools.assign",
+                                     description=__doc__.splitlines()[0])
     parser.add_argument("sources", nargs="*", help="source notebooks (default: all)")
     parser.add_argument("--out", type=Path, default=EXERCISES,
                         help="folder to write into (default: exercises/)")

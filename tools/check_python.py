@@ -1,6 +1,6 @@
 """Check the Python that `make setup` builds the virtual environment with, before it does.
 
-    python3 tools/check_python.py VENV [--requested]
+    python3 -m tools.check_python VENV [--requested]
 
 Run by the Makefile with $(PYTHON). Exits with a message that says what to do when
 - VENV does not exist yet and this Python is not 3.11, 3.12 or 3.13;
@@ -58,7 +58,8 @@ def problem(venv, requested, this=tuple(sys.version_info[:2])):
 
 
 def main(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(prog="python -m tools.check_python",
+                                     description=__doc__.splitlines()[0])
     parser.add_argument("venv", help="the virtual environment's folder (the Makefile's VENV)")
     parser.add_argument("--requested", action="store_true",
                         help="PYTHON was given: the venv must have been built with this Python")

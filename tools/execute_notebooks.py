@@ -1,6 +1,6 @@
 """Re-execute notebooks in place, top to bottom, so their stored outputs match the code.
 
-    python tools/execute_notebooks.py notebooks/*.ipynb
+    python -m tools.execute_notebooks notebooks/*.ipynb
 
 Each notebook runs in a fresh kernel from its own folder. A notebook is written back only when
 every cell ran; on an error the file on disk is left as it was. Execution noise (timestamps,
@@ -96,7 +96,8 @@ def execute(path, timeout):
 
 
 def main(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(prog="python -m tools.execute_notebooks",
+                                     description=__doc__.splitlines()[0])
     parser.add_argument("notebooks", nargs="+", type=Path)
     parser.add_argument("--timeout", type=int, default=1800, help="seconds per cell")
     args = parser.parse_args(argv)

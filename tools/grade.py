@@ -1,8 +1,8 @@
 """Grade exercise notebooks with otter-grader's tests, each submission in a sandbox of its own.
 
-    python tools/grade.py                        # the notebooks in exercises/: a score table
-    python tools/grade.py path/to/01_x.ipynb     # these notebooks
-    python tools/grade.py --folder SUBMISSIONS --csv scores.csv [--force]   # a folder -> CSV
+    python -m tools.grade                        # the notebooks in exercises/: a score table
+    python -m tools.grade path/to/01_x.ipynb     # these notebooks
+    python -m tools.grade --folder SUBMISSIONS --csv scores.csv [--force]   # a folder -> CSV
 
 Each notebook runs in bubblewrap (tools/grade_sandbox.py): it can write only to a scratch folder
 of its own, cannot read the other submissions, the autograders or the CSV, has no network and
@@ -16,10 +16,10 @@ locks (setup, check cells) restored from it (tools/grade_submission.py), and the
 autograder's tests; the kernel reports only which test cases passed. Scores and possible points
 are computed here from the autograder zip, whose contents are checked against a SHA-256 taken
 when it was built (or, with --autograders, when grading started). A submission that replaced
-the grading code in its kernel (nin_course.grading, otter's test runner) is marked `tampered`
-and scores 0. Submissions are never modified. The CSV is written before the first submission is
-graded and rewritten (atomically) as each one finishes; an existing CSV is only replaced with
---force.
+the grading code in its kernel (nin_course.grading and .analysis, otter's test runner) is
+marked `tampered` and scores 0. Submissions are never modified. The CSV is written before the
+first submission is graded and rewritten (atomically) as each one finishes; an existing CSV is
+only replaced with --force.
 
 Grading runs the notebook from the top, so its experiments run again: under NIN_COURSE_PROFILE,
 `smoke` unless it is set (the checks never depend on how long a model trained). Each check has
@@ -37,13 +37,23 @@ import tempfile
 import zipfile
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-import assign  # noqa: E402  (tools/assign.py: builds the autograder zips)
-import grade_sandbox  # noqa: E402
-from grade_submission import Unreadable, exercise_of, read_submission, restore_template  # noqa: E402
+from . import assign  # tools/assign.py: builds the autograder zips
+from . import grade_sandbox
+from .grade_submission import Unreadable, exercise_of, read_submission, restore_template
 
 DEFAULT_TIMEOUT = 900  # seconds per notebook: a smoke run of the longest solution takes ~2 min
 DEFAULT_MEMORY_GIB = 6  # per notebook, kernel included; a smoke run needs about 1.5 GiB
+# The worker runs as `python .../tools/grade_worker.py`, by its file path, unlike every other
+# tool (`python -m tools.NAME`): `-m` puts the working folder first on the module search path,
+# and the worker's working folder is the submission's scratch folder, which the kernel can write
+# to. A module that a notebook left there, named as one the worker has yet to import, would be
+# imported instead of the real one, and could then write result.json itself. Started from the
+# repository root instead, the worker would find nin_course in the checkout while the kernel
+# imports it from the environment: with a non-editable install those files differ, and the
+# tamper check (grade_worker.module_files) would fail every submission. By file path, the
+# worker's search path starts with tools/ (read-only; nothing the kernel imports), then the
+# environment's, as the kernel's does; grade_worker.py imports nothing from tools/, so it needs
+# no package.
 WORKER = Path(__file__).resolve().parent / "grade_worker.py"
 RECORD = assign.EXERCISES / "autograder" / "contents.sha256.json"  # see verified_autograders
 
@@ -361,7 +371,8 @@ def find_submissions(folder):
 
 
 def main(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(prog="python -m tools.grade",
+                                     description=__doc__.splitlines()[0])
     parser.add_argument("notebooks", nargs="*", type=Path,
                         help="notebooks to grade (default: exercises/NN_*.ipynb)")
     parser.add_argument("--folder", type=Path, help="grade every notebook in this folder")

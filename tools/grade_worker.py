@@ -1,6 +1,11 @@
 """Inside the sandbox: run one submission in a kernel, then its autograder's tests; write the result.
 
-    python tools/grade_worker.py GRADER_DIR NOTEBOOK
+    python /path/to/tools/grade_worker.py GRADER_DIR NOTEBOOK
+
+Unlike the other tools, tools/grade.py starts this one by its file path, not with `-m` (WORKER
+there says why), so it imports nothing from tools/ and nothing relative: only the standard
+library, nbformat and nbclient. `python -m tools.grade_worker` from the repository root works
+too, by hand.
 
 GRADER_DIR (read-only) holds job.json: {"tests": {question: source of its otter test file}}.
 The notebook's cells run in order in a fresh kernel (nbclient; a cell that raises does not stop
@@ -24,8 +29,9 @@ from pathlib import Path
 
 MIME = "application/x.nin-course-grade+json"
 # The grading code that a submission could replace to pass blank answers.
-CHECKED_MODULES = ("nin_course.grading", "otter.test_files.abstract_test",
-                   "otter.test_files.exception_test", "IPython.core.display_functions")
+CHECKED_MODULES = ("nin_course.grading", "nin_course.analysis",
+                   "otter.test_files.abstract_test", "otter.test_files.exception_test",
+                   "IPython.core.display_functions")
 
 FINAL_CELL = r'''
 def __nin_course_grade(nonce, tests, modules, mime):

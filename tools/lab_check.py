@@ -130,8 +130,7 @@ def explorer_state(box):
 
 def expected_table_row(in_channels):
     """The explorer's first row for in_channels (the lesson's other sliders: 128, 3, 28)."""
-    sys.path.insert(0, str(ROOT))
-    from nin_course.resources import conv_cost
+    from nin_course.costs.resources import conv_cost
     params, flops = conv_cost(in_channels, 128, 3, 28, 28)
     return f"3x3 conv {params:,} {flops:,}"
 

@@ -12,7 +12,7 @@ renders them from their stored outputs (execution off) into site/_build/html:
 Every figure, table and printed output is the notebook's own. The notebooks themselves are
 copied, unchanged, beside their pages (site/_build/html/notebooks/NN_*.ipynb).
 
-    python tools/site_build.py            # site/_build/html/index.html
+    python -m tools.site_build            # site/_build/html/index.html
 """
 import argparse
 import copy
@@ -171,7 +171,8 @@ def sphinx(build=BUILD, settings=None):
 
 
 def main(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(prog="python -m tools.site_build",
+                                     description=__doc__.splitlines()[0])
     parser.add_argument("--build", type=Path, default=BUILD, help="build folder (site/_build)")
     args = parser.parse_args(argv)
     start = time.perf_counter()

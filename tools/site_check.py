@@ -9,7 +9,7 @@ It takes a screenshot of each lesson's first screen. Then it opens lesson 01 in 
 (tools/lab_check.py), runs it, moves the cost explorer's slider and checks that its table
 changes. What it found goes to site/check/report.md, the pictures to site/check/*.png.
 
-    python tools/site_check.py              # after python tools/site_build.py
+    python -m tools.site_check              # after python -m tools.site_build
 """
 import argparse
 import contextlib
@@ -24,10 +24,7 @@ import urllib.request
 from pathlib import Path
 from urllib.parse import urldefrag, urlsplit
 
-sys.path.insert(0, str(Path(__file__).parent))
-import lab_check  # noqa: E402
-import site_build  # noqa: E402
-import site_report  # noqa: E402
+from . import lab_check, site_build, site_report
 
 HTML = site_build.BUILD / "html"
 CHECK = site_build.SITE / "check"
@@ -220,7 +217,8 @@ def save_screenshot(driver, path):
 
 
 def main(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(prog="python -m tools.site_check",
+                                     description=__doc__.splitlines()[0])
     parser.add_argument("--html", type=Path, default=HTML, help="the built site (site/_build/html)")
     parser.add_argument("--out", type=Path, default=CHECK, help="report and screenshots")
     parser.add_argument("--skip-lab", action="store_true", help="check the site only")

@@ -6,7 +6,7 @@ from collections import Counter
 from importlib.metadata import version
 from pathlib import Path
 
-import site_build
+from . import site_build
 
 
 def write(path, pages, problems, lab, site_seconds, browser, settings):
