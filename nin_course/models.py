@@ -108,7 +108,7 @@ class ImageClassifier(nn.Module):
 
     def forward(self, X):
         self.check_input(X)
-        self.check_dtype(X)  # not in check_input: resources.py checks shapes with float32 meta
+        self.check_dtype(X)  # not in check_input: costs/trace.py checks shapes with float32 meta
         return self.head(self.features(X))
 
     def check_input(self, X):
@@ -241,7 +241,7 @@ class NiN(ImageClassifier):
     Max-pool 3/2 after the first three blocks, dropout 0.5 before the last, then the head.
     On a 1x224x224 input: 96x54x54 -> 96x26x26 -> 256x26x26 -> 256x12x12 -> 384x12x12 ->
     384x5x5 -> 10x5x5 -> 10; 1,992,166 parameters. `init`, `batch_norm` and `last_relu` are the
-    variants that the plateau study (plateau.py) compares; the defaults are the book's.
+    variants that the plateau study (train/plateau.py) compares; the defaults are the book's.
     """
 
     def __init__(self, num_classes=10, in_channels=1, num_1x1=2, micro_kernel_size=1, head="gap",

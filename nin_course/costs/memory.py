@@ -49,7 +49,8 @@ def memory_estimate(model, input_shape, batch_size=None, dtype=torch.float32, op
     Returns a dict: 'batch_size', and bytes 'weights', 'gradients', 'optimizer_state',
     'activations', 'training', 'inference_activations' (input included), 'inference'.
     """
-    return memory_from_trace(model, trace_forward(model, input_shape, batch_size), dtype, optimizer_slots)
+    trace = trace_forward(model, input_shape, batch_size)
+    return memory_from_trace(model, trace, dtype, optimizer_slots)
 
 
 def memory_from_trace(model, trace, dtype, optimizer_slots):

@@ -8,7 +8,7 @@
    the root if allowed), then saved as a prepared copy in the cache so that the next start is fast;
 3. and otherwise raises DataNotFoundError, which names the files it expected.
 A file that is there but damaged (truncated, miscounted, not what its name says) raises
-DataFileError instead, naming the file and how to replace it (see datafiles.py).
+DataFileError instead, naming the file and how to replace it (see files.py).
 
 The package never writes a prepared file into the data root: the root is the learner's (or a
 shared, read-only) folder. Its prepared copies go to the cache folder (NIN_COURSE_CACHE, default

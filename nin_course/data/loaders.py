@@ -190,7 +190,7 @@ def load_data(name, batch_size, resize=None, profile=None, root=None, device=Non
               normalize=False, seed=0):
     """(train_iter, test_iter) ArrayLoaders for data set `name`, sized by the run profile.
 
-    `profile` is a Profile or a profile name (None: NIN_COURSE_PROFILE, see profiles.py); its
+    `profile` is a Profile or a profile name (None: NIN_COURSE_PROFILE, see runs/profiles.py); its
     train_size / test_size pick a class-balanced random subset. normalize=True uses the
     per-channel mean and std of the training subset. Only the training batches are shuffled
     and augmented. The profile does not cap `resize`: pass profile.image_size(224) for that.

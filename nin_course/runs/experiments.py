@@ -55,7 +55,7 @@ def experiment_budget(profile=None, train_fraction=1.0, num_epochs=1, image_size
 def run_experiment(build, budget, probes=None, progress=True):
     """Train a model under `budget`; returns a dict (one row of a comparison table):
 
-    'params', 'FLOPs/example' (one forward pass, counted as in resources.py), 'train_loss',
+    'params', 'FLOPs/example' (one forward pass, counted as in costs/resources.py), 'train_loss',
     'train_acc', 'test_loss', 'test_acc', 'examples/s' (training throughput, mean over the
     epochs), 'seconds' (training and evaluation) and 'stuck' (True if training stopped with a
     TrainingStuckError: the row then holds the last epoch run).

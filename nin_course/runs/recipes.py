@@ -44,7 +44,7 @@ def d2l_recipe(profile=None, *, image_size=D2L_IMAGE_SIZE, **config):
     """The chapter's recipe on nin_course: d2l's NiN, 224x224, batch 128, SGD lr 0.05, 10 epochs,
     with one change from the book: the weights start as COURSE_INIT (Kaiming normal, zero
     biases) instead of the book's Xavier-uniform, which leaves the network on the ln(10)
-    plateau (see plateau.py).
+    plateau (see train/plateau.py).
 
     `profile` (a Profile or its name; None: NIN_COURSE_PROFILE) caps the image size, epochs and
     examples. Other keyword arguments override TrainConfig fields (e.g. lr=0.01).

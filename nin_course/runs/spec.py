@@ -5,7 +5,8 @@ its arguments), the data set, the training and test subsets, the input size, nor
 augmentation, batch size, seed, and the hyperparameters (a `TrainConfig`). How the run is
 carried out (device, precision, progress bar, checkpoint file) is a `Runtime`, kept apart, so
 `spec.key()` names the result and nothing else. Every recipe is a function returning a RunSpec
-(recipes.py, paper.py, experiments.py); a reference run (runs.py) is a RunSpec trained once.
+(recipes.py, paper.py, experiments.py); a reference run (catalogue.py, store.py) is a RunSpec
+trained once.
 
 ```python
 spec = fast_recipe("cpu")
@@ -148,7 +149,7 @@ class RunSpec:
 
 
 def load_dataset(name, root=None):
-    """The ImageArrays a RunSpec names: a data set of data.py (load_arrays), or
+    """The ImageArrays a RunSpec names: a data set of data/arrays.py (load_arrays), or
     '<data set>-canvas<S>': its images placed at random on S x S blank canvases
     (localisation.canvas_arrays with seed 0; its `test_boxes` say where each object is)."""
     from ..classmaps.localisation import canvas_data, is_canvas_name  # matplotlib, scipy: here

@@ -3,7 +3,7 @@
     python -m nin_course.runs list                  # every reference run and its state
     python -m nin_course.runs train d2l-nin-fashion # train (or continue) one, then store it
 
-A reference run is a RunSpec (spec.py) with a name in `catalogue.REFERENCE_RUNS`. Training checkpoints
+A reference run is a RunSpec (spec.py) named in `catalogue.REFERENCE_RUNS`. Training checkpoints
 every epoch under the cache folder, so an interrupted run continues from its last finished
 epoch. When it ends, `runs/<name>/` receives:
 - `model.safetensors`: the final weights (float16 where that keeps the test accuracy within

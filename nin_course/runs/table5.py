@@ -1,6 +1,6 @@
 """The paper's Table 5 at the course's scale: a GAP, an FC and an FC + dropout head, over seeds.
 
-Reduces the `table5-{head}-seed{seed}` reference runs (runs.py) to the numbers lesson 07 shows:
+Reduces the `table5-{head}-seed{seed}` reference runs (catalogue.py) to the numbers lesson 07 shows:
 each run's training and test error and the gap between them; per head, the mean and spread over
 seeds; per pair of heads, the difference seed by seed (one seed gives every head the same images,
 the same shuffles and the same start for the layers they share); and the paper's own table with

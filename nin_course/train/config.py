@@ -3,7 +3,7 @@
 A `TrainConfig` holds the hyperparameters: two runs with the same config, data and seed learn
 the same thing. A `Runtime` holds the switches that change only where and how fast a run goes,
 and what it shows or writes on the way: device, precision, memory layout, compilation, progress
-bar, live plot, checkpoint file. Keeping them apart lets a run's key (runs.py) be computed from
+bar, live plot, checkpoint file. Keeping them apart lets a run's key (runs/spec.py) be computed from
 what changes its result and nothing else.
 """
 import math

@@ -5,6 +5,8 @@ on the CPU, against the accuracy recorded for the stored weights on those same i
 number cannot drift from its stored weights.
 """
 import json
+import subprocess
+import sys
 from dataclasses import replace
 
 import pytest
@@ -106,3 +108,12 @@ def test_summary_row_reads_the_record():
                                  "precision": "bf16", "machine": "Some CPU, 2 cores"}
     record["machine"]["gpu"] = "Some GPU"
     assert run.summary_row()["machine"] == "Some GPU"
+
+
+def test_the_command_line_reports_every_run_and_refuses_an_unknown_one():
+    """`python -m nin_course.runs` (the package's __main__), as the Makefile and records run it."""
+    python = [sys.executable, "-m", "nin_course.runs"]
+    report = subprocess.run([*python, "report"], capture_output=True, text=True, check=True)
+    assert report.stdout == runs.report()
+    wrong = subprocess.run([*python, "train", "no-such-run"], capture_output=True, text=True)
+    assert wrong.returncode == 2 and "unknown run(s) ['no-such-run']" in wrong.stderr
