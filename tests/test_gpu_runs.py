@@ -2,7 +2,6 @@
 every run as a loadable reference run (the GPU itself is not available to CI)."""
 import importlib.util
 import json
-import os
 import subprocess
 import sys
 from pathlib import Path
@@ -24,8 +23,7 @@ def test_gpu_runs_smoke_stores_loadable_runs(tmp_path):
     except DataNotFoundError as err:
         pytest.skip(f"needs the real data sets: {err}")
     result = subprocess.run([sys.executable, str(SCRIPT), "--smoke", "--out", str(tmp_path)],
-                            capture_output=True, text=True, timeout=600,
-                            env={**os.environ, "OMP_NUM_THREADS": "1"})
+                            capture_output=True, text=True, timeout=600)
     assert result.returncode == 0, result.stderr[-2000:]
     stored = sorted(p.name for p in tmp_path.iterdir())
     assert stored == sorted(n for n in catalogue.REFERENCE_RUNS if n.startswith("gpu-"))
@@ -35,7 +33,7 @@ def test_gpu_runs_smoke_stores_loadable_runs(tmp_path):
         runs.load_run(name, folder=tmp_path / name, check_spec=False)
 
 
-def test_cifar_epochs_are_sized_from_timed_steps(one_thread):
+def test_cifar_epochs_are_sized_from_timed_steps():
     """The GPU script's sizing step (skipped by --smoke) runs, here on the CPU."""
     try:
         load_arrays("cifar100")

@@ -447,8 +447,8 @@ def test_grading_a_class_with_hostile_submissions(autograders, tmp_path):
     result = subprocess.run(
         [sys.executable, "-m", "tools.grade", "--folder", str(folder), "--csv", str(out),
          "--autograders", str(autograders), "--timeout", str(CLASS_TIMEOUT), "--memory", "2.5",
-         "--jobs", "2", *([] if sandboxed else ["--no-sandbox"])], capture_output=True, text=True, cwd=ROOT, timeout=3600,
-        env={**os.environ, "TMPDIR": str(private_tmp)})
+         "--jobs", "2", *([] if sandboxed else ["--no-sandbox"])], capture_output=True,
+        text=True, cwd=ROOT, timeout=3600, env={**os.environ, "TMPDIR": str(private_tmp)})
     assert result.returncode == 0, result.stderr[-3000:]
     rows = {r["submission"].split("/")[0]: r for r in csv.DictReader(out.open())}
     assert set(rows) == set(CLASS_HERE), "the CSV lacks a submission, or holds a row it should not"

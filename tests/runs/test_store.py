@@ -22,7 +22,7 @@ RECORD_KEYS = {"name", "key", "spec", "history", "metrics", "input", "check", "w
 
 
 @pytest.mark.parametrize("name", COMMITTED)
-def test_committed_run_reproduces_its_recorded_accuracy(name, one_thread):
+def test_committed_run_reproduces_its_recorded_accuracy(name):  # every core: 500 images
     try:
         run = runs.load_run(name)  # raises if the code no longer gives its description
     except DataNotFoundError as err:
@@ -110,10 +110,12 @@ def test_summary_row_reads_the_record():
     assert run.summary_row()["machine"] == "Some GPU"
 
 
-def test_the_command_line_reports_every_run_and_refuses_an_unknown_one():
+def test_the_command_line_reports_every_run_and_refuses_an_unknown_one(capsys):
     """`python -m nin_course.runs` (the package's __main__), as the Makefile and records run it."""
-    python = [sys.executable, "-m", "nin_course.runs"]
-    report = subprocess.run([*python, "report"], capture_output=True, text=True, check=True)
+    report = subprocess.run([sys.executable, "-m", "nin_course.runs", "report"],
+                            capture_output=True, text=True, check=True)
     assert report.stdout == runs.report()
-    wrong = subprocess.run([*python, "train", "no-such-run"], capture_output=True, text=True)
-    assert wrong.returncode == 2 and "unknown run(s) ['no-such-run']" in wrong.stderr
+    with pytest.raises(SystemExit) as stop:
+        runs.main(["train", "no-such-run"])
+    assert stop.value.code == 2
+    assert "unknown run(s) ['no-such-run']" in capsys.readouterr().err
