@@ -6,6 +6,8 @@ import numpy as np
 import pytest
 import torch
 
+from nin_course.models import CifarNiN
+
 
 @pytest.fixture(scope="module")
 def one_thread():
@@ -62,3 +64,20 @@ def tiny_data_root(tmp_path, monkeypatch):
     np.savez(path, x_train=x_train, y_train=y_train, x_test=x_test, y_test=y_test,
              classes=np.array([f"class {i}" for i in range(10)]))
     return tmp_path / "data"
+
+
+@pytest.fixture(scope="module")
+def cifar_nin():
+    """An untrained CifarNiN with 10 classes (torch.manual_seed(0)): class maps of 8x8."""
+    torch.manual_seed(0)
+    return CifarNiN(num_classes=10)
+
+
+@pytest.fixture(scope="module")
+def cifar_images():
+    """(images, X, labels): 4 random uint8 images as stored (N, 32, 32, 3), the same as a model
+    takes them (N, 3, 32, 32) in [0, 1], and their labels 0, 3, 5, 9."""
+    torch.manual_seed(1)
+    images = torch.randint(0, 256, (4, 32, 32, 3), dtype=torch.uint8)
+    X = images.permute(0, 3, 1, 2).float() / 255
+    return images, X, torch.tensor([0, 3, 5, 9])

@@ -14,52 +14,38 @@ from nin_course.models import CifarNiN
 CLASSES = [f"class {k}" for k in range(10)]
 
 
-@pytest.fixture(scope="module")
-def model():
-    torch.manual_seed(0)
-    return CifarNiN(num_classes=10)
-
-
-@pytest.fixture(scope="module")
-def batch():
-    torch.manual_seed(1)
-    images = torch.randint(0, 256, (4, 32, 32, 3), dtype=torch.uint8)  # as stored: (N, H, W, C)
-    X = images.permute(0, 3, 1, 2).float() / 255  # as the model takes them: (N, C, H, W)
-    return images, X, torch.tensor([0, 3, 5, 9])
-
-
 @pytest.mark.parametrize("num_classes", [10, 100])
-def test_one_map_per_class(num_classes, batch):
+def test_one_map_per_class(num_classes, cifar_images):
     torch.manual_seed(0)
-    maps = class_maps(CifarNiN(num_classes=num_classes), batch[1])
+    maps = class_maps(CifarNiN(num_classes=num_classes), cifar_images[1])
     assert maps.shape == (4, num_classes, 8, 8)
     assert not maps.requires_grad and (maps >= 0).all()  # ReLU outputs
 
 
-def test_map_c_averages_to_logit_c_exactly_with_gap(model, batch):
+def test_map_c_averages_to_logit_c_exactly_with_gap(cifar_nin, cifar_images):
     """Sec. 3.2: with GAP the logit of class c is the mean of map c, nothing more."""
-    X = batch[1]
-    maps = class_maps(model, X)
+    X = cifar_images[1]
+    maps = class_maps(cifar_nin, X)
     with torch.no_grad():
-        logits = model.eval()(X)
+        logits = cifar_nin.eval()(X)
     assert torch.equal(maps.mean(dim=(2, 3)), logits)
 
 
-def test_fc_head_maps_are_not_the_logits(batch):
+def test_fc_head_maps_are_not_the_logits(cifar_images):
     torch.manual_seed(0)
     model = CifarNiN(head="fc").eval()
-    maps = class_maps(model, batch[1])
+    maps = class_maps(model, cifar_images[1])
     assert maps.shape == (4, 10, 8, 8)
     with torch.no_grad():
-        assert not torch.allclose(maps.mean(dim=(2, 3)), model(batch[1]))
+        assert not torch.allclose(maps.mean(dim=(2, 3)), model(cifar_images[1]))
 
 
-def test_class_maps_uses_eval_mode_and_restores_the_mode(model, batch):
-    model.train()
-    first, second = class_maps(model, batch[1]), class_maps(model, batch[1])
+def test_class_maps_uses_eval_mode_and_restores_the_mode(cifar_nin, cifar_images):
+    cifar_nin.train()
+    first, second = class_maps(cifar_nin, cifar_images[1]), class_maps(cifar_nin, cifar_images[1])
     assert torch.equal(first, second), "dropout must be off while the maps are taken"
-    assert model.training
-    model.eval()
+    assert cifar_nin.training
+    cifar_nin.eval()
 
 
 def test_class_maps_explains_a_wrong_model():
@@ -87,8 +73,8 @@ def test_upsample_rejects_a_vector():
         upsample(torch.rand(8), 32)
 
 
-def test_overlay_blends_the_map_over_the_image(batch):
-    images, X, _ = batch
+def test_overlay_blends_the_map_over_the_image(cifar_images):
+    images, X, _ = cifar_images
     heat = torch.rand(8, 8)
     blended = overlay(images[0], heat)  # uint8 (H, W, C) image
     assert blended.shape == (32, 32, 3) and blended.min() >= 0 and blended.max() <= 1
@@ -99,9 +85,9 @@ def test_overlay_blends_the_map_over_the_image(batch):
     assert not np.allclose(overlay(images[0], heat, alpha=1), overlay(images[0], heat, alpha=0))
 
 
-def test_plot_class_maps_draws_an_image_and_a_map_per_class(model, batch):
-    images, X, labels = batch
-    fig = plot_class_maps(images[:2], class_maps(model, X[:2]), CLASSES, labels[:2])
+def test_plot_class_maps_draws_an_image_and_a_map_per_class(cifar_nin, cifar_images):
+    images, X, labels = cifar_images
+    fig = plot_class_maps(images[:2], class_maps(cifar_nin, X[:2]), CLASSES, labels[:2])
     assert isinstance(fig, Figure) and len(fig.axes) == 2 * 11
     plt.close(fig)
 
@@ -117,9 +103,9 @@ def test_top_activations_keeps_each_images_largest_tenth():
         top_activations(maps, 0)
 
 
-def test_plot_class_maps_with_the_papers_top_ten_percent(model, batch):
-    images, X, labels = batch
-    fig = plot_class_maps(images[:1], class_maps(model, X[:1]), CLASSES, labels[:1], top=0.1)
+def test_plot_class_maps_with_the_papers_top_ten_percent(cifar_nin, cifar_images):
+    images, X, labels = cifar_images
+    fig = plot_class_maps(images[:1], class_maps(cifar_nin, X[:1]), CLASSES, labels[:1], top=0.1)
     assert len(fig.axes) == 11
     plt.close(fig)
 

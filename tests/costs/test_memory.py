@@ -2,34 +2,17 @@
 direct measurements and the CPU profiler's (and, with a GPU, the CUDA allocator's) peaks."""
 import pytest
 import torch
-from torch import nn
 
 from nin_course.costs.memory import (measure_peak_memory, memory_estimate, profile_peak_memory,
                                      saved_for_backward)
 from nin_course.costs.resources import resource_table
-from nin_course.models import CifarNiN, NiN
+from nin_course.models import CifarNiN
 from nin_course.ui.formatting import format_bytes
 
 needs_cuda = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
 
 
-needs_cuda = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
-
-# d2l's NiN on 1x224x224, convolution by convolution: (C_in, C_out, k, H_out = W_out).
-
-
-def toy_net():
-    """(N, 3, 16, 16) -> conv (N, 8, 16, 16) -> pool (N, 8, 8, 8) -> (N, 512) -> (N, 10)."""
-    return nn.Sequential(nn.Conv2d(3, 8, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2),
-                         nn.Flatten(), nn.Linear(8 * 8 * 8, 10))
-
-
-@pytest.fixture(scope="module")
-def nin():
-    return NiN()
-
-
-def test_toy_net_memory_estimate_against_hand_counts():
+def test_toy_net_memory_estimate_against_hand_counts(toy_net):
     memory = memory_estimate(toy_net(), (3, 16, 16), batch_size=4)
     params = 5354 * 4
     assert memory == {"batch_size": 4, "weights": params, "gradients": params,
@@ -43,7 +26,7 @@ def test_toy_net_memory_estimate_against_hand_counts():
     assert half["training"] == 4 * 5354 * 2 + (69632 - 16384) // 2 + 16384
 
 
-def test_toy_net_saved_tensors_against_hand_counts():
+def test_toy_net_saved_tensors_against_hand_counts(toy_net):
     """The conv keeps its input, the ReLU its output (not the conv's), the max pool the ReLU's
     output (the same storage: counted once) and its int64 indices, the linear layer the
     flattened pool output: 4 images of 3x16x16, 8x16x16, then 8x8x8 twice (values, indices)."""
@@ -99,7 +82,7 @@ def test_training_estimate_grows_linearly_with_batch_size():
 
 
 @pytest.mark.skipif(torch.cuda.is_available(), reason="checks the message without CUDA")
-def test_measuring_without_cuda_says_so():
+def test_measuring_without_cuda_says_so(toy_net):
     with pytest.raises(RuntimeError, match="needs a CUDA GPU"):
         measure_peak_memory(toy_net(), (3, 16, 16), 4)
 

@@ -5,9 +5,9 @@ from torch import nn
 
 from nin_course.costs.memory import memory_estimate
 from nin_course.costs.resources import conv_cost, resource_summary, resource_table
-from nin_course.models import CifarNiN, NiN, num_parameters
+from nin_course.models import CifarNiN, num_parameters
 
-
+# d2l's NiN on 1x224x224, convolution by convolution: (C_in, C_out, k, H_out = W_out).
 NIN_CONVS = [(1, 96, 11, 54), (96, 96, 1, 54), (96, 96, 1, 54),
              (96, 256, 5, 26), (256, 256, 1, 26), (256, 256, 1, 26),
              (256, 384, 3, 12), (384, 384, 1, 12), (384, 384, 1, 12),
@@ -17,17 +17,6 @@ NIN_CONVS = [(1, 96, 11, 54), (96, 96, 1, 54), (96, 96, 1, 54),
 def conv_flops(c_in, c_out, k, h_out):
     """The standard count: 2 FLOPs (a multiply and an add) per weight per output position."""
     return 2 * c_in * c_out * k * k * h_out * h_out
-
-
-def toy_net():
-    """(N, 3, 16, 16) -> conv (N, 8, 16, 16) -> pool (N, 8, 8, 8) -> (N, 512) -> (N, 10)."""
-    return nn.Sequential(nn.Conv2d(3, 8, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2),
-                         nn.Flatten(), nn.Linear(8 * 8 * 8, 10))
-
-
-@pytest.fixture(scope="module")
-def nin():
-    return NiN()
 
 
 @pytest.fixture(scope="module")
@@ -42,7 +31,7 @@ def test_conv_cost_against_hand_counts():
     assert conv_cost(3, 8, 5, 16, 16, stride=2, padding=0) == (608, 2 * 3 * 8 * 25 * 6 * 6)
 
 
-def test_toy_net_table_against_hand_counts():
+def test_toy_net_table_against_hand_counts(toy_net):
     table = resource_table(toy_net(), (3, 16, 16), batch_size=4).set_index("layer")
     assert list(table.index) == ["input", "0", "1", "2", "3", "4", "total"]
     assert list(table["type"][1:-1]) == ["Conv2d", "ReLU", "MaxPool2d", "Flatten", "Linear"]
@@ -128,7 +117,7 @@ def test_summary_without_measurements(nin):
         assert summary["training_measured"] is summary["inference_measured"] is None
 
 
-def test_counting_leaves_the_model_as_it_was():
+def test_counting_leaves_the_model_as_it_was(toy_net):
     model = toy_net().train()
     weight = model[0].weight.detach().clone()
     resource_table(model, (3, 16, 16), depth=2)
@@ -152,7 +141,7 @@ def test_bad_arguments_get_clear_errors(nin, input_shape, kwargs, match):
         resource_table(nin, input_shape, **kwargs)
 
 
-def test_bad_shapes_for_a_plain_module_get_clear_errors():
+def test_bad_shapes_for_a_plain_module_get_clear_errors(toy_net):
     with pytest.raises(ValueError, match="cannot take an input of shape"):
         resource_table(toy_net(), (4, 16, 16))
     with pytest.raises(ValueError, match="optimizer_slots"):

@@ -1,18 +1,12 @@
 """nin_course/costs/trace.py: one traced forward pass against hand-counted shapes, sizes and FLOPs."""
 import pytest
 import torch
-from torch import nn
 
 from nin_course.costs.trace import check_input_shape, output_tensors, trace_forward
 from nin_course.models import NiN
 
 
-def toy_net():
-    return nn.Sequential(nn.Conv2d(3, 8, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2),
-                         nn.Flatten(), nn.Linear(8 * 8 * 8, 10))
-
-
-def test_toy_net_trace_against_hand_counts():
+def test_toy_net_trace_against_hand_counts(toy_net):
     trace = trace_forward(toy_net(), (3, 16, 16), batch_size=4)
     assert trace.input_shape == (3, 16, 16) and trace.batch_size == 4
     assert [name for name, _ in trace.rows] == ["0", "1", "2", "3", "4"]

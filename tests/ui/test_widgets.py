@@ -2,28 +2,12 @@
 the class-map viewer follows its controls."""
 import ipywidgets as widgets
 import pytest
-import torch
 
 from nin_course.costs.resources import conv_cost
-from nin_course.models import CifarNiN
 from nin_course.ui import widgets as ui_widgets
 from nin_course.ui.widgets import KERNEL_SIZES, ClassMapViewer, ConvCostExplorer, conv_cost_explorer
 
 CLASSES = [f"class {k}" for k in range(10)]
-
-
-@pytest.fixture(scope="module")
-def model():
-    torch.manual_seed(0)
-    return CifarNiN(num_classes=10)
-
-
-@pytest.fixture(scope="module")
-def batch():
-    torch.manual_seed(1)
-    images = torch.randint(0, 256, (4, 32, 32, 3), dtype=torch.uint8)  # as stored: (N, H, W, C)
-    X = images.permute(0, 3, 1, 2).float() / 255  # as the model takes them: (N, C, H, W)
-    return images, X, torch.tensor([0, 3, 5, 9])
 
 
 def test_explorer_builds_with_its_initial_numbers():
@@ -103,9 +87,9 @@ def test_dragging_the_kernel_slider_to_every_size_updates_the_table(kernel_size)
     assert f"kernel_size={kernel_size})" in explorer.text()
 
 
-def test_viewer_builds_and_updates_when_a_control_moves(model, batch):
-    images, X, labels = batch
-    viewer = ClassMapViewer(model, X, images, labels, CLASSES)
+def test_viewer_builds_and_updates_when_a_control_moves(cifar_nin, cifar_images):
+    images, X, labels = cifar_images
+    viewer = ClassMapViewer(cifar_nin, X, images, labels, CLASSES)
     assert viewer.image.value[:4] == b"\x89PNG"
     assert viewer.class_index.value == viewer.predicted(0)
     assert "image 0: true class class 0" in viewer.info.value
@@ -125,9 +109,9 @@ def test_viewer_builds_and_updates_when_a_control_moves(model, batch):
     assert viewer._repr_mimebundle_()["text/plain"] == viewer.text()
 
 
-def test_viewer_titles_name_the_map_size_once(model, batch, monkeypatch):
-    images, X, labels = batch
-    viewer = ClassMapViewer(model, X, images, labels, CLASSES)
+def test_viewer_titles_name_the_map_size_once(cifar_nin, cifar_images, monkeypatch):
+    images, X, labels = cifar_images
+    viewer = ClassMapViewer(cifar_nin, X, images, labels, CLASSES)
     titles = []
     monkeypatch.setattr(ui_widgets, "figure_png",
                         lambda fig: titles.extend(ax.get_title() for ax in fig.axes) or b"")
@@ -136,7 +120,7 @@ def test_viewer_titles_name_the_map_size_once(model, batch, monkeypatch):
     assert titles[1] == f"map {CLASSES[viewer.class_index.value]} ({H}×{W})"  # not "((8, 8))"
 
 
-def test_viewer_checks_its_inputs(model, batch):
-    images, X, labels = batch
+def test_viewer_checks_its_inputs(cifar_nin, cifar_images):
+    images, X, labels = cifar_images
     with pytest.raises(ValueError, match="same number"):
-        ClassMapViewer(model, X, images[:2], labels, CLASSES)
+        ClassMapViewer(cifar_nin, X, images[:2], labels, CLASSES)
