@@ -5,8 +5,9 @@ import signal
 import numpy as np
 import pytest
 import torch
+from torch import nn
 
-from nin_course.models import CifarNiN
+from nin_course.models import CifarNiN, NiN
 
 
 @pytest.fixture(scope="module")
@@ -81,3 +82,17 @@ def cifar_images():
     images = torch.randint(0, 256, (4, 32, 32, 3), dtype=torch.uint8)
     X = images.permute(0, 3, 1, 2).float() / 255
     return images, X, torch.tensor([0, 3, 5, 9])
+
+
+@pytest.fixture
+def toy_net():
+    """A maker of the small network whose costs the cost tests count by hand:
+    (N, 3, 16, 16) -> conv (N, 8, 16, 16) -> pool (N, 8, 8, 8) -> (N, 512) -> (N, 10)."""
+    return lambda: nn.Sequential(nn.Conv2d(3, 8, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2),
+                                 nn.Flatten(), nn.Linear(8 * 8 * 8, 10))
+
+
+@pytest.fixture(scope="module")
+def nin():
+    """d2l's NiN, as built for 1x224x224 inputs."""
+    return NiN()
