@@ -81,3 +81,10 @@ def test_each_subpackage_docstring_lists_its_modules(folder):
 def test_every_module_has_a_test_file_in_the_same_place(module):
     test_file = Path(__file__).parent / module.parent / f"test_{module.stem}.py"
     assert test_file.is_file(), f"nin_course/{module} has no tests/{module.parent}/{test_file.name}"
+
+
+def test_the_tests_have_one_conftest():
+    """Test modules import helpers with `from conftest import ...`; a second conftest.py in a
+    test folder would be found first for the modules beside it, and their collection fail."""
+    tests = Path(__file__).parent
+    assert [p.relative_to(tests) for p in tests.rglob("conftest.py")] == [Path("conftest.py")]
