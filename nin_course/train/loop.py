@@ -178,9 +178,12 @@ class _EpochStats:
     def mean_loss(self):
         return self.loss_sum.item() / self.n  # waits for the device
 
+    def accuracy(self):
+        return self.correct.item() / self.n  # waits for the device
+
     def result(self, seconds):
         """The dict `train_epoch` returns."""
-        return {"loss": self.mean_loss(), "acc": self.correct.item() / self.n,
+        return {"loss": self.mean_loss(), "acc": self.accuracy(),
                 "examples_per_sec": self.n / seconds, "num_classes": self.num_classes,
                 "dead": self.zero_batches.item() == self.num_batches}
 
@@ -208,8 +211,8 @@ def train_epoch(model, train_iter, optimizer, scheduler, config, device, desc="t
             stats.add(logits, loss, y)
             if stats.num_batches % every == 0 or stats.num_batches == len(train_iter):
                 mean_loss = _finite_mean_loss(stats, loss, desc, config)
-                bar.set_postfix({"loss": f"{mean_loss:.3f}",
-                                 "acc": f"{stats.correct.item() / stats.n:.3f}"}, refresh=False)
+                bar.set_postfix({"loss": f"{mean_loss:.3f}", "acc": f"{stats.accuracy():.3f}"},
+                                refresh=False)
     if stats.n == 0:
         raise ValueError(f"train_iter gave no batches in {desc}, though len(train_iter) = "
                          f"{len(train_iter)}: it must give its batches again every epoch")
