@@ -47,17 +47,20 @@ lab: setup
 	$(BIN)/jupyter lab --ServerApp.root_dir=. $(if $(filter 0,$(shell id -u)),--allow-root) \
 	  $(LAB_FLAGS) $(FIRST_LESSON)
 
-# Unit tests, then every lesson notebook against its stored outputs (nbval strict), then the
-# exercises: the unanswered student notebooks must run (nbval lax), the solutions must give their
-# stored outputs again (nbval strict; their last cell shows every check passing).
+# Every test in one pytest run, spread over the cores (pytest-xdist, each worker on one thread):
+# the unit tests, every lesson against its stored outputs (nbval strict) and every exercise
+# solution against its own (nbval strict; its last cell shows every check passing). A notebook's
+# cells stay together, in order, on one worker (--dist loadfile). The untouched student notebooks
+# run in tests/test_exercises.py. TEST_JOBS=1 runs everything one test after another.
 # Under the smoke profile (seconds per training cell) unless NIN_COURSE_PROFILE says otherwise:
 # without it a GPU machine would run the full recipes.
+TEST_JOBS ?= auto
 test unit: export NIN_COURSE_PROFILE ?= smoke
 test: setup
-	$(BIN)/python -m pytest tests
-	$(BIN)/python -m pytest --nbval --nbval-current-env --nbval-sanitize-with notebooks/sanitize.cfg notebooks
-	$(BIN)/python -m pytest --nbval-lax --nbval-current-env exercises/[0-9][0-9]_*.ipynb
-	$(BIN)/python -m pytest --nbval --nbval-current-env --nbval-sanitize-with exercises/sanitize.cfg exercises/solutions
+	$(if $(filter 1,$(TEST_JOBS)),,OMP_NUM_THREADS=$${OMP_NUM_THREADS:-1}) \
+	  $(BIN)/python -m pytest -n $(TEST_JOBS) --dist loadfile --durations=10 \
+	  --nbval --nbval-current-env --nbval-sanitize-with notebooks/sanitize.cfg \
+	  tests notebooks exercises/solutions
 
 unit: setup
 	$(BIN)/python -m pytest tests

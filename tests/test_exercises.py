@@ -10,8 +10,9 @@
   cell, `grader.check_all()`, shows every question of the autograder passed, hidden checks
   included; `make test` re-runs the solutions with nbval under `smoke`, so that output must
   come out the same again.
-- Every untouched student notebook runs (its code, in this process) and scores 0 on the real
-  test files of the autograder zip.
+- Every untouched student notebook runs (every cell, otter's too, in this process), its own
+  `grader.check` cells report failures, and it scores 0 on the real test files of the
+  autograder zip.
 - For each exercise a deliberately wrong answer fails with a hint that says what is wrong; so
   do code that raises, loops forever (a short time limit) or returns the wrong type.
 - MISTAKES: every check of exercises 01 to 06, as written in its source, fails
@@ -130,18 +131,22 @@ def code_cells(path):
 
 
 def run_student_code(path):
-    """Execute a notebook's code cells in this process (otter's cells skipped): its globals."""
-    env = {"__name__": "__main__"}
+    """Execute a notebook's code cells in this process, top to bottom, otter's too (as its kernel
+    would): (its globals, {question: what its `grader.check("question")` cell returned})."""
+    env, checks = {"__name__": "__main__"}, {}
     cwd = os.getcwd()
-    os.chdir(path.parent)
+    os.chdir(path.parent)  # otter.Notebook reads the notebook's tests from the file beside it
     try:
         for i, cell in enumerate(code_cells(path)):
-            if "otter" in cell.source or "grader." in cell.source:
-                continue
-            exec(compile(cell.source, f"{path.name}, code cell {i + 1}", "exec"), env)
+            source = cell.source.strip()
+            code = compile(source, f"{path.name}, code cell {i + 1}", "exec")
+            if check := re.fullmatch(r'grader\.check\("(\w+)"\)', source):
+                checks[check[1]] = eval(source, env)
+            else:
+                exec(code, env)
     finally:
         os.chdir(cwd)
-    return env
+    return env, checks
 
 
 def test_there_are_six_exercises_with_student_and_solution_notebooks():
@@ -212,7 +217,12 @@ def test_solution_was_executed_under_cpu_and_passes_every_check(stem, test_files
 
 @pytest.mark.parametrize("stem", STEMS)
 def test_untouched_student_notebook_runs_and_scores_zero(stem, test_files, committed):
-    env = run_student_code(committed / f"{stem}.ipynb")  # raises if a cell fails
+    """What `make test` once checked with nbval --nbval-lax in a kernel, here in this process:
+    every cell runs, otter's checks fail, and so does the autograder's every test, hidden ones too."""
+    env, checks = run_student_code(committed / f"{stem}.ipynb")  # raises if a cell fails
+    assert checks and set(checks) <= set(test_files[stem]), (sorted(checks), sorted(test_files[stem]))
+    for question, shown in checks.items():
+        assert shown.score == 0, (question, repr(shown))
     for question, path in test_files[stem].items():
         result = run_tests(path, env)
         assert result.score == 0 and result.possible > 0, (question, result.summary())
