@@ -14,6 +14,21 @@ from nin_course.models import CifarNiN, NiN
 collect_ignore = ["fixtures"]
 
 
+@pytest.hookimpl(tryfirst=True)  # before pytest-xdist reads the groups
+def pytest_collection_modifyitems(config, items):
+    """For `make test` (pytest-xdist, --dist loadgroup): a notebook's cells run together, in
+    order, on one worker; and the tests marked slow and the notebooks go first, in that order, so
+    that the short tests fill the workers' last minutes instead of one long test running alone."""
+    notebooks = set()
+    for item in items:
+        if item.path.suffix == ".ipynb":  # nbval's cells
+            item.add_marker(pytest.mark.xdist_group(str(item.path)))
+            notebooks.add(item)
+    if config.getoption("dist", "no") != "no":
+        items.sort(key=lambda item: 0 if item.get_closest_marker("slow") else
+                   1 if item in notebooks else 2)  # stable: each notebook's cells stay in order
+
+
 @pytest.fixture(scope="module")
 def one_thread():
     """Tiny models train fastest on one thread, above all on a machine shared with other jobs.

@@ -866,6 +866,7 @@ def grade(*args, timeout=900):
                           capture_output=True, text=True, cwd=ROOT, timeout=timeout)
 
 
+@pytest.mark.slow
 def test_grading_a_folder_into_a_csv(tmp_path, committed):
     folder = tmp_path / "submissions"
     for student, source in (("alice", committed / "04_resource_usage.ipynb"),
@@ -890,6 +891,7 @@ def test_grading_a_folder_into_a_csv(tmp_path, committed):
     assert {row["submission"] for row in csv.DictReader(out.open())} == set(rows)
 
 
+@pytest.mark.slow
 def test_a_notebook_that_never_ends_is_stopped_and_scored_zero(tmp_path, committed):
     nb = nbformat.read(committed / "04_resource_usage.ipynb", as_version=4)
     nb.cells.insert(3, nbformat.v4.new_code_cell("while True:\n    pass"))

@@ -16,6 +16,7 @@ from nin_course.runs import store as runs
 SCRIPT = Path(__file__).resolve().parent.parent / "benchmarks" / "gpu_runs.py"
 
 
+@pytest.mark.slow
 def test_gpu_runs_smoke_stores_loadable_runs(tmp_path):
     try:
         for name in ("fashion-mnist", "cifar10", "cifar100"):
@@ -33,6 +34,7 @@ def test_gpu_runs_smoke_stores_loadable_runs(tmp_path):
         runs.load_run(name, folder=tmp_path / name, check_spec=False)
 
 
+@pytest.mark.slow
 def test_cifar_epochs_are_sized_from_timed_steps():
     """The GPU script's sizing step (skipped by --smoke) runs, here on the CPU."""
     try:

@@ -424,6 +424,7 @@ def digests(*folders):
 NEEDS_ISOLATION = {"poison_autograder", "overwrite_classmate", "lingering_process", "kill_grader"}
 
 
+@pytest.mark.slow
 def test_grading_a_class_with_hostile_submissions(autograders, tmp_path):
     """Every attack of issue 12 section 3 (tests/fixtures/grading/, one notebook each) in one
     class folder with honest submissions: each gets its outcome, the CSV is complete, and

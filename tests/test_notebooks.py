@@ -64,6 +64,7 @@ def run_nbval(path):
     return subprocess.run(cmd, capture_output=True, text=True, cwd=path.parent, timeout=600)
 
 
+@pytest.mark.slow
 @pytest.mark.skipif(not (ROOT / "notebooks" / "04_the_full_nin.ipynb").exists(),
                     reason="lesson 04 not written yet")
 def test_nbval_strict_catches_an_altered_parameter_count(tmp_path):

@@ -21,8 +21,9 @@ RECORD_KEYS = {"name", "key", "spec", "history", "metrics", "input", "check", "w
                "precision", "machine", "versions", "sizing", "command", "wall_seconds"}
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", COMMITTED)
-def test_committed_run_reproduces_its_recorded_accuracy(name):  # every core: 500 images
+def test_committed_run_reproduces_its_recorded_accuracy(name):  # 500 images, on all its threads
     try:
         run = runs.load_run(name)  # raises if the code no longer gives its description
     except DataNotFoundError as err:
