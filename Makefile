@@ -50,16 +50,17 @@ lab: setup
 # Every test in one pytest run, spread over the cores (pytest-xdist, each worker on one thread):
 # the unit tests, every lesson against its stored outputs (nbval strict) and every exercise
 # solution against its own (nbval strict; its last cell shows every check passing). A notebook's
-# cells stay together, in order, on one worker (--dist loadgroup: tests/conftest.py groups them);
-# the slow tests and the notebooks start first, in that order (--no-loadscope-reorder keeps it).
-# The untouched student notebooks run in tests/test_exercises.py. TEST_JOBS=1: one worker.
+# cells stay together, in order, on one worker: each worker takes whole files (--dist loadfile),
+# in the order tests/conftest.py gives them (--no-loadscope-reorder): the files with slow tests,
+# then the notebooks, then the rest. The untouched student notebooks run in
+# tests/test_exercises.py. TEST_JOBS=1: one worker.
 # Under the smoke profile (seconds per training cell) unless NIN_COURSE_PROFILE says otherwise:
 # without it a GPU machine would run the full recipes.
 TEST_JOBS ?= auto
 test unit: export NIN_COURSE_PROFILE ?= smoke
 test: setup
 	$(if $(filter 1,$(TEST_JOBS)),,OMP_NUM_THREADS=$${OMP_NUM_THREADS:-1}) \
-	  $(BIN)/python -m pytest -n $(TEST_JOBS) --dist loadgroup --no-loadscope-reorder \
+	  $(BIN)/python -m pytest -n $(TEST_JOBS) --dist loadfile --no-loadscope-reorder \
 	  --durations=10 \
 	  --nbval --nbval-current-env --nbval-sanitize-with notebooks/sanitize.cfg \
 	  tests notebooks exercises/solutions

@@ -14,19 +14,14 @@ from nin_course.models import CifarNiN, NiN
 collect_ignore = ["fixtures"]
 
 
-@pytest.hookimpl(tryfirst=True)  # before pytest-xdist reads the groups
-def pytest_collection_modifyitems(config, items):
-    """For `make test` (pytest-xdist, --dist loadgroup): a notebook's cells run together, in
-    order, on one worker; and the tests marked slow and the notebooks go first, in that order, so
-    that the short tests fill the workers' last minutes instead of one long test running alone."""
-    notebooks = set()
-    for item in items:
-        if item.path.suffix == ".ipynb":  # nbval's cells
-            item.add_marker(pytest.mark.xdist_group(str(item.path)))
-            notebooks.add(item)
-    if config.getoption("dist", "no") != "no":
-        items.sort(key=lambda item: 0 if item.get_closest_marker("slow") else
-                   1 if item in notebooks else 2)  # stable: each notebook's cells stay in order
+def pytest_collection_modifyitems(items):
+    """The order of the files: those holding a test marked slow first, then the notebooks (nbval's
+    cells), then the rest; each file's tests keep their order. `make test` hands whole files to
+    its parallel workers (pytest-xdist, --dist loadfile, --no-loadscope-reorder), so that the
+    short files fill the workers' last minutes instead of one long file running alone."""
+    slow_files = {item.path for item in items if item.get_closest_marker("slow")}
+    items.sort(key=lambda item: 0 if item.path in slow_files else  # stable
+               1 if item.path.suffix == ".ipynb" else 2)
 
 
 @pytest.fixture(scope="module")
