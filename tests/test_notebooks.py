@@ -38,24 +38,25 @@ def test_lessons_are_numbered_in_order():
 
 
 def altered_copy(source, tmp_path, old, new):
-    """A copy of `source` whose stored outputs have `old` replaced by `new` (once, at least)."""
-    text = source.read_text()
-    nb = json.loads(text)
-    hits = 0
-    for cell in nb["cells"]:
+    """A copy of `source` up to its first cell whose stored output holds `old`, with `old`
+    replaced by `new` there: nbval runs only the cells that lead to the altered one."""
+    nb = json.loads(source.read_text())
+    for index, cell in enumerate(nb["cells"]):
+        hits = 0
         for output in cell.get("outputs", []):
-            for key in ("text",):
-                if key in output and old in "".join(output[key]):
-                    output[key] = "".join(output[key]).replace(old, new)
-                    hits += 1
-            for mime, value in output.get("data", {}).items():
-                if mime == "text/plain" and old in "".join(value):
-                    output["data"][mime] = "".join(value).replace(old, new)
-                    hits += 1
-    assert hits, f"{source.name} stores no output containing {old!r}"
-    copy = tmp_path / source.name
-    copy.write_text(json.dumps(nb))
-    return copy
+            if old in "".join(output.get("text", "")):
+                output["text"] = "".join(output["text"]).replace(old, new)
+                hits += 1
+            plain = output.get("data", {}).get("text/plain")
+            if plain is not None and old in "".join(plain):
+                output["data"]["text/plain"] = "".join(plain).replace(old, new)
+                hits += 1
+        if hits:
+            nb["cells"] = nb["cells"][:index + 1]
+            copy = tmp_path / source.name
+            copy.write_text(json.dumps(nb))
+            return copy
+    raise AssertionError(f"{source.name} stores no output containing {old!r}")
 
 
 def run_nbval(path):
